@@ -1,0 +1,94 @@
+//! `/v1/divisions`: the division tree.
+
+use axum::Json;
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+
+use super::extract::{PathParams, QueryParams};
+use super::{AppState, page_size};
+use crate::domain::division::{Division, DivisionLevel};
+use crate::error::{ErrorBody, RequestError, Result};
+
+/// A division with its ancestry, as the API returns it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DivisionView {
+    #[serde(flatten)]
+    pub division: Division,
+    /// True while the division exists; false after a rename or merge.
+    pub current: bool,
+    /// Ancestors from the province down to the parent.
+    pub parents: Vec<DivisionRef>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DivisionRef {
+    pub code: String,
+    pub name: String,
+    pub level: DivisionLevel,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DivisionList {
+    pub divisions: Vec<DivisionView>,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct DivisionSearch {
+    /// Name, short name or alias; a prefix also matches.
+    pub q: String,
+    /// At most 100; default 20.
+    pub limit: Option<u32>,
+}
+
+fn view(state: &AppState, division: Division) -> DivisionView {
+    let mut chain = state.registry.divisions().chain(&division.code);
+    chain.pop();
+    DivisionView {
+        current: division.is_current(),
+        parents: chain
+            .into_iter()
+            .map(|ancestor| DivisionRef { code: ancestor.code, name: ancestor.name, level: ancestor.level })
+            .collect(),
+        division,
+    }
+}
+
+/// One division by code (2, 4, 6, 9 or 12 digits).
+#[utoipa::path(get, path = "/v1/divisions/{code}", tag = "divisions",
+    params(("code" = String, Path, description = "Division code, e.g. 330212 or 330212001005")),
+    responses((status = 200, body = DivisionView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get_division(State(state): State<AppState>, PathParams(code): PathParams<String>) -> Result<Json<DivisionView>> {
+    let division = state.registry.division(&code)?;
+    Ok(Json(view(&state, division)))
+}
+
+/// The divisions directly below one division.
+#[utoipa::path(get, path = "/v1/divisions/{code}/children", tag = "divisions",
+    params(("code" = String, Path, description = "Division code")),
+    responses((status = 200, body = DivisionList), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn division_children(
+    State(state): State<AppState>,
+    PathParams(code): PathParams<String>,
+) -> Result<Json<DivisionList>> {
+    let division = state.registry.division(&code)?;
+    let children = state.registry.divisions().children(&division.code).unwrap_or_default();
+    Ok(Json(DivisionList { divisions: children.into_iter().map(|child| view(&state, child)).collect() }))
+}
+
+/// Divisions by name, short name or alias: exact matches first, then prefixes.
+#[utoipa::path(get, path = "/v1/divisions", tag = "divisions", params(DivisionSearch),
+    responses((status = 200, body = DivisionList), (status = 400, body = ErrorBody)))]
+pub async fn search_divisions(
+    State(state): State<AppState>,
+    QueryParams(search): QueryParams<DivisionSearch>,
+) -> Result<Json<DivisionList>> {
+    let limit = page_size(search.limit, 20, 100)?;
+    if search.q.trim().is_empty() {
+        return Err(RequestError::InvalidRequest("q must not be empty".into()).into());
+    }
+    if search.q.chars().count() > 100 {
+        return Err(RequestError::InvalidRequest("q is longer than 100 characters".into()).into());
+    }
+    let found = state.registry.divisions().search(&search.q, limit as usize);
+    Ok(Json(DivisionList { divisions: found.into_iter().map(|division| view(&state, division)).collect() }))
+}

@@ -1,0 +1,54 @@
+//! The OpenAPI 3.1 document, generated from the handlers, and the Swagger UI at
+//! `/docs`, served from assets built into the binary (no network needed).
+
+use axum::Router;
+use utoipa::Modify;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_swagger_ui::SwaggerUi;
+
+use super::{AppState, addresses, audit, codes, divisions, system};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "一址通 yizhitong", description = "Standard place names and addresses: the registry API."),
+    paths(
+        system::healthz,
+        system::metrics,
+        divisions::get_division,
+        divisions::division_children,
+        divisions::search_divisions,
+        addresses::create_address,
+        addresses::get_address,
+        addresses::patch_address,
+        addresses::retire_address,
+        addresses::address_history,
+        addresses::list_addresses,
+        codes::validate_code,
+        audit::audit_log,
+    ),
+    modifiers(&BearerKey),
+    tags(
+        (name = "divisions", description = "NBS administrative divisions"),
+        (name = "addresses", description = "The standard-address registry"),
+        (name = "audit", description = "Who changed what"),
+        (name = "system", description = "Health and metrics"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerKey;
+
+impl Modify for BearerKey {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some("yizhitong keys create")).build()),
+        );
+    }
+}
+
+pub fn docs_router() -> Router<AppState> {
+    Router::from(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
+}

@@ -1,0 +1,98 @@
+//! Start-up shared by `serve` and every store command: open and migrate the store,
+//! load reference data and the demo registry when (and only when) they are new, and
+//! build the in-memory indexes from the store.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::config::Config;
+use crate::index::divisions::DivisionDirectory;
+use crate::reference::{EMBEDDED_DEMO_SEED, ReferenceError, ReferenceSource};
+use crate::registry::Registry;
+use crate::registry::import::{ImportError, import_address_csv};
+use crate::store::{Actor, Store, StoreError, open_store};
+
+const REFERENCE_VERSION_KEY: &str = "reference_data_version";
+const DEMO_SEED_KEY: &str = "demo_seed_version";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("reference data: {0}")]
+    Reference(#[from] ReferenceError),
+    #[error("demo registry: {0}")]
+    DemoSeed(#[from] ImportError),
+}
+
+/// The opened registry and what start-up did.
+pub struct Opened {
+    pub store: Arc<dyn Store>,
+    pub registry: Arc<Registry>,
+    pub reference_loaded: bool,
+    pub demo_rows_loaded: u64,
+}
+
+pub async fn open_registry(config: &Config) -> Result<Opened, StartupError> {
+    let started = Instant::now();
+    let store = open_store(&config.database_url, &config.data_dir).await?;
+    store.migrate().await?;
+    let source = match &config.reference_data_dir {
+        Some(directory) => ReferenceSource::Directory(directory.clone()),
+        None => ReferenceSource::Embedded,
+    };
+    let reference_loaded = load_reference_if_new(store.as_ref(), &source).await?;
+    let directory = DivisionDirectory::build(store.all_divisions().await?);
+    tracing::info!(divisions = directory.len(), elapsed_ms = started.elapsed().as_millis() as u64, "division tree built");
+    let registry = Arc::new(Registry::new(store.clone(), Arc::new(directory)));
+    let demo_rows_loaded = if config.load_demo_seed { load_demo_seed_if_empty(&registry).await? } else { 0 };
+    tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "registry ready");
+    Ok(Opened { store, registry, reference_loaded, demo_rows_loaded })
+}
+
+/// Loads reference data into the store unless this exact version is there already.
+pub async fn load_reference_if_new(store: &dyn Store, source: &ReferenceSource) -> Result<bool, StartupError> {
+    let version = source.version()?;
+    if store.meta(REFERENCE_VERSION_KEY).await?.as_deref() == Some(version.as_str()) {
+        return Ok(false);
+    }
+    load_reference(store, source).await?;
+    Ok(true)
+}
+
+/// Loads reference data unconditionally (the `import divisions` command).
+pub async fn load_reference(store: &dyn Store, source: &ReferenceSource) -> Result<(usize, usize), StartupError> {
+    let started = Instant::now();
+    let data = source.load()?;
+    store.upsert_divisions(&data.divisions).await?;
+    store.upsert_division_polygons(&data.polygons).await?;
+    store.set_meta(REFERENCE_VERSION_KEY, &data.version).await?;
+    tracing::info!(
+        divisions = data.divisions.len(),
+        polygons = data.polygons.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "reference data loaded"
+    );
+    Ok((data.divisions.len(), data.polygons.len()))
+}
+
+/// The demo registry goes only into a store that has never held addresses, so a
+/// real register is never mixed with demo data.
+async fn load_demo_seed_if_empty(registry: &Registry) -> Result<u64, StartupError> {
+    let store = registry.store();
+    if store.meta(DEMO_SEED_KEY).await?.is_some() || store.count_addresses().await? > 0 {
+        return Ok(0);
+    }
+    let actor = Actor::system();
+    let report = import_address_csv(
+        registry,
+        EMBEDDED_DEMO_SEED,
+        &actor,
+        |row_error| tracing::warn!(line = row_error.line, message = %row_error.message, "demo row rejected"),
+        |_| {},
+    )
+    .await?;
+    store.set_meta(DEMO_SEED_KEY, "seeds/demo_addresses.csv").await?;
+    tracing::info!(created = report.created, rejected = report.rejected, "demo registry loaded (synthetic data)");
+    Ok(report.created)
+}

@@ -1,0 +1,212 @@
+//! One configuration for every command: command-line flags, then `YZT_*`
+//! environment variables, then an optional TOML file, then defaults.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATA_DIR: &str = "./var";
+
+/// The flags shared by every command that touches the store. clap reads the flag or,
+/// failing that, the environment variable.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct StoreArgs {
+    /// Database URL: sqlite://PATH (default: a file in the data directory) or postgres://…
+    #[arg(long = "db", env = "YZT_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+    /// Directory for the embedded database and other local state.
+    #[arg(long, env = "YZT_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// Optional TOML configuration file.
+    #[arg(long = "config", env = "YZT_CONFIG", global = true)]
+    pub config_file: Option<PathBuf>,
+}
+
+/// Settings that only have an environment variable or a file entry.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    database_url: Option<String>,
+    data_dir: Option<PathBuf>,
+    listen: Option<String>,
+    require_read_key: Option<bool>,
+    load_demo_seed: Option<bool>,
+    reference_data_dir: Option<PathBuf>,
+    cors_allowed_origins: Option<Vec<String>>,
+    max_json_body_bytes: Option<usize>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: String,
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    /// When true, every `/v1` read needs at least a reader key.
+    pub require_read_key: bool,
+    /// Load the demo registry in `seeds/` into an empty store on first start.
+    pub load_demo_seed: bool,
+    /// Load reference data from this directory instead of the copy built into the binary.
+    pub reference_data_dir: Option<PathBuf>,
+    pub cors_allowed_origins: Vec<String>,
+    pub max_json_body_bytes: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration file {path}: {reason}")]
+    File { path: PathBuf, reason: String },
+    #[error("{name}={value:?} is not valid: {reason}")]
+    Value { name: &'static str, value: String, reason: String },
+}
+
+/// Where environment-only settings are read from; tests pass their own.
+pub trait Environment {
+    fn get(&self, name: &str) -> Option<String>;
+}
+
+pub struct ProcessEnvironment;
+
+impl Environment for ProcessEnvironment {
+    fn get(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok().filter(|value| !value.is_empty())
+    }
+}
+
+fn parse_bool(name: &'static str, value: String) -> Result<bool, ConfigError> {
+    match value.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(ConfigError::Value { name, value, reason: "expected true or false".into() }),
+    }
+}
+
+impl Config {
+    /// Resolves the configuration. `listen_flag` is the `--listen` of `serve`.
+    pub fn resolve(
+        store_args: &StoreArgs,
+        listen_flag: Option<&str>,
+        environment: &dyn Environment,
+    ) -> Result<Self, ConfigError> {
+        let file = match &store_args.config_file {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let data_dir =
+            store_args.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let database_url = store_args
+            .database_url
+            .clone()
+            .or(file.database_url)
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("yizhitong.db").display()));
+        let listen_text = listen_flag
+            .map(str::to_owned)
+            .or_else(|| environment.get("YZT_LISTEN"))
+            .or(file.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen = listen_text.parse().map_err(|_| ConfigError::Value {
+            name: "listen",
+            value: listen_text.clone(),
+            reason: "expected HOST:PORT, e.g. 127.0.0.1:8080".into(),
+        })?;
+        let require_read_key = match environment.get("YZT_REQUIRE_READ_KEY") {
+            Some(value) => parse_bool("YZT_REQUIRE_READ_KEY", value)?,
+            None => file.require_read_key.unwrap_or(false),
+        };
+        let load_demo_seed = match environment.get("YZT_LOAD_DEMO_SEED") {
+            Some(value) => parse_bool("YZT_LOAD_DEMO_SEED", value)?,
+            None => file.load_demo_seed.unwrap_or(true),
+        };
+        let reference_data_dir = environment.get("YZT_REFERENCE_DATA_DIR").map(PathBuf::from).or(file.reference_data_dir);
+        let cors_allowed_origins = match environment.get("YZT_CORS_ALLOWED_ORIGINS") {
+            Some(value) => value.split(',').map(|origin| origin.trim().to_owned()).filter(|o| !o.is_empty()).collect(),
+            None => file.cors_allowed_origins.unwrap_or_default(),
+        };
+        let max_json_body_bytes = match environment.get("YZT_MAX_JSON_BODY_BYTES") {
+            Some(value) => value.parse().map_err(|_| ConfigError::Value {
+                name: "YZT_MAX_JSON_BODY_BYTES",
+                value,
+                reason: "expected a number of bytes".into(),
+            })?,
+            None => file.max_json_body_bytes.unwrap_or(1024 * 1024),
+        };
+        Ok(Config {
+            database_url,
+            data_dir,
+            listen,
+            require_read_key,
+            load_demo_seed,
+            reference_data_dir,
+            cors_allowed_origins,
+            max_json_body_bytes,
+        })
+    }
+
+    /// A configuration for tests and embedding: the given store URL and data directory,
+    /// everything else at its default.
+    pub fn for_store(database_url: &str, data_dir: &Path) -> Self {
+        Config {
+            database_url: database_url.to_owned(),
+            data_dir: data_dir.to_owned(),
+            listen: DEFAULT_LISTEN.parse().expect("default listen address"),
+            require_read_key: false,
+            load_demo_seed: true,
+            reference_data_dir: None,
+            cors_allowed_origins: Vec::new(),
+            max_json_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|error| ConfigError::File { path: path.to_owned(), reason: error.to_string() })?;
+    toml::from_str(&text).map_err(|error| ConfigError::File { path: path.to_owned(), reason: error.to_string() })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    struct FakeEnvironment(HashMap<&'static str, &'static str>);
+
+    impl Environment for FakeEnvironment {
+        fn get(&self, name: &str) -> Option<String> {
+            self.0.get(name).map(|value| value.to_string())
+        }
+    }
+
+    #[test]
+    fn defaults_put_the_embedded_store_in_the_data_directory() {
+        let config = Config::resolve(&StoreArgs::default(), None, &FakeEnvironment(HashMap::new())).unwrap();
+        assert_eq!(config.database_url, "sqlite://./var/yizhitong.db");
+        assert_eq!(config.listen.to_string(), DEFAULT_LISTEN);
+        assert!(!config.require_read_key);
+        assert!(config.load_demo_seed);
+    }
+
+    #[test]
+    fn flags_beat_environment_and_environment_beats_the_file() {
+        let directory = tempfile::tempdir().unwrap();
+        let file = directory.path().join("yzt.toml");
+        std::fs::write(&file, "listen = \"0.0.0.0:9000\"\nrequire_read_key = false\ndata_dir = \"/srv/yzt\"\n").unwrap();
+        let arguments = StoreArgs { config_file: Some(file), ..Default::default() };
+        let environment = FakeEnvironment(HashMap::from([("YZT_REQUIRE_READ_KEY", "true")]));
+        let config = Config::resolve(&arguments, Some("127.0.0.1:7000"), &environment).unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:7000");
+        assert!(config.require_read_key);
+        assert_eq!(config.database_url, "sqlite:///srv/yzt/yizhitong.db");
+    }
+
+    #[test]
+    fn bad_values_are_named_in_the_error() {
+        let environment = FakeEnvironment(HashMap::from([("YZT_REQUIRE_READ_KEY", "maybe")]));
+        let error = Config::resolve(&StoreArgs::default(), None, &environment).unwrap_err();
+        assert!(error.to_string().contains("YZT_REQUIRE_READ_KEY"));
+        let error = Config::resolve(&StoreArgs::default(), Some("nowhere"), &FakeEnvironment(HashMap::new()));
+        assert!(error.is_err());
+    }
+}

@@ -1,0 +1,5 @@
+//! Plain domain types with no I/O.
+
+pub mod address;
+pub mod code;
+pub mod division;

@@ -1,0 +1,280 @@
+//! The one error table of the service: every failure a caller can see has a stable
+//! string code and an HTTP status, and every module's error enum folds into [`Error`].
+//!
+//! Clients branch on `code`, never on `message`, so codes are part of the public
+//! contract: add new ones, never rename or reuse old ones.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::auth::AuthError;
+use crate::domain::address::ComponentError;
+use crate::domain::code::AddressCodeError;
+use crate::domain::division::DivisionCodeError;
+use crate::registry::RegistryError;
+use crate::store::StoreError;
+
+/// Stable error codes with their HTTP status. The table is the documentation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    InvalidRequest,
+    InvalidJson,
+    InvalidDivisionCode,
+    InvalidAddressCode,
+    InvalidAddress,
+    InvalidCoordinates,
+    InvalidCursor,
+    PageSizeTooLarge,
+    MissingApiKey,
+    InvalidApiKey,
+    InsufficientRole,
+    DivisionNotFound,
+    AddressNotFound,
+    RouteNotFound,
+    MethodNotAllowed,
+    DuplicateAddress,
+    DuplicateSourceId,
+    VersionConflict,
+    AddressRetired,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    UnknownDivision,
+    DivisionRetired,
+    InvalidSuccessor,
+    StoreUnavailable,
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn http_status(self) -> StatusCode {
+        use ErrorCode::*;
+        match self {
+            InvalidRequest | InvalidJson | InvalidDivisionCode | InvalidAddressCode
+            | InvalidAddress | InvalidCoordinates | InvalidCursor | PageSizeTooLarge => {
+                StatusCode::BAD_REQUEST
+            }
+            MissingApiKey | InvalidApiKey => StatusCode::UNAUTHORIZED,
+            InsufficientRole => StatusCode::FORBIDDEN,
+            DivisionNotFound | AddressNotFound | RouteNotFound => StatusCode::NOT_FOUND,
+            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            DuplicateAddress | DuplicateSourceId | VersionConflict | AddressRetired => {
+                StatusCode::CONFLICT
+            }
+            PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            UnknownDivision | DivisionRetired | InvalidSuccessor => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        use ErrorCode::*;
+        match self {
+            InvalidRequest => "invalid_request",
+            InvalidJson => "invalid_json",
+            InvalidDivisionCode => "invalid_division_code",
+            InvalidAddressCode => "invalid_address_code",
+            InvalidAddress => "invalid_address",
+            InvalidCoordinates => "invalid_coordinates",
+            InvalidCursor => "invalid_cursor",
+            PageSizeTooLarge => "page_size_too_large",
+            MissingApiKey => "missing_api_key",
+            InvalidApiKey => "invalid_api_key",
+            InsufficientRole => "insufficient_role",
+            DivisionNotFound => "division_not_found",
+            AddressNotFound => "address_not_found",
+            RouteNotFound => "route_not_found",
+            MethodNotAllowed => "method_not_allowed",
+            DuplicateAddress => "duplicate_address",
+            DuplicateSourceId => "duplicate_source_id",
+            VersionConflict => "version_conflict",
+            AddressRetired => "address_retired",
+            PayloadTooLarge => "payload_too_large",
+            UnsupportedMediaType => "unsupported_media_type",
+            UnknownDivision => "unknown_division",
+            DivisionRetired => "division_retired",
+            InvalidSuccessor => "invalid_successor",
+            StoreUnavailable => "store_unavailable",
+            Internal => "internal",
+        }
+    }
+}
+
+/// Errors that come from the shape of an HTTP request rather than from an engine.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("{0}")]
+    InvalidJson(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("the request body is larger than this endpoint accepts")]
+    PayloadTooLarge,
+    #[error("the cursor is not one this service issued")]
+    InvalidCursor,
+    #[error("limit {requested} is larger than the maximum page size {maximum}")]
+    PageSizeTooLarge { requested: u32, maximum: u32 },
+    #[error("no route for {0}")]
+    RouteNotFound(String),
+    #[error("method not allowed")]
+    MethodNotAllowed,
+}
+
+/// The top-level error. Module errors fold in with `?`.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    DivisionCode(#[from] DivisionCodeError),
+    #[error(transparent)]
+    AddressCode(#[from] AddressCodeError),
+    #[error(transparent)]
+    Component(#[from] ComponentError),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error(transparent)]
+    Request(#[from] RequestError),
+}
+
+impl Error {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Error::DivisionCode(_) => ErrorCode::InvalidDivisionCode,
+            Error::AddressCode(_) => ErrorCode::InvalidAddressCode,
+            Error::Component(error) => match error {
+                ComponentError::Coordinates(_) => ErrorCode::InvalidCoordinates,
+                _ => ErrorCode::InvalidAddress,
+            },
+            Error::Registry(error) => registry_error_code(error),
+            Error::Store(error) => store_error_code(error),
+            Error::Auth(error) => match error {
+                AuthError::MissingKey => ErrorCode::MissingApiKey,
+                AuthError::InvalidKey => ErrorCode::InvalidApiKey,
+                AuthError::InsufficientRole { .. } => ErrorCode::InsufficientRole,
+            },
+            Error::Request(error) => match error {
+                RequestError::InvalidRequest(_) => ErrorCode::InvalidRequest,
+                RequestError::InvalidJson(_) => ErrorCode::InvalidJson,
+                RequestError::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
+                RequestError::PayloadTooLarge => ErrorCode::PayloadTooLarge,
+                RequestError::InvalidCursor => ErrorCode::InvalidCursor,
+                RequestError::PageSizeTooLarge { .. } => ErrorCode::PageSizeTooLarge,
+                RequestError::RouteNotFound(_) => ErrorCode::RouteNotFound,
+                RequestError::MethodNotAllowed => ErrorCode::MethodNotAllowed,
+            },
+        }
+    }
+
+    /// Machine-readable context that helps a caller act on the error.
+    pub fn details(&self) -> Option<Value> {
+        match self {
+            Error::Registry(error) => error.details(),
+            Error::Store(StoreError::DuplicateAddress { existing_code }) => {
+                Some(serde_json::json!({ "existing_code": existing_code }))
+            }
+            Error::Store(StoreError::DuplicateSourceId { source_id, existing_code }) => Some(
+                serde_json::json!({ "source_id": source_id, "existing_code": existing_code }),
+            ),
+            Error::Auth(AuthError::InsufficientRole { required, actual }) => {
+                Some(serde_json::json!({ "required": required, "actual": actual }))
+            }
+            Error::Request(RequestError::PageSizeTooLarge { maximum, .. }) => {
+                Some(serde_json::json!({ "maximum": maximum }))
+            }
+            Error::AddressCode(error) => error.details(),
+            _ => None,
+        }
+    }
+}
+
+fn registry_error_code(error: &RegistryError) -> ErrorCode {
+    match error {
+        RegistryError::UnknownDivision { .. } => ErrorCode::UnknownDivision,
+        RegistryError::DivisionRetired { .. } => ErrorCode::DivisionRetired,
+        RegistryError::AddressNotFound { .. } => ErrorCode::AddressNotFound,
+        RegistryError::DivisionNotFound { .. } => ErrorCode::DivisionNotFound,
+        RegistryError::AlreadyRetired { .. } => ErrorCode::AddressRetired,
+        RegistryError::InvalidSuccessor { .. } => ErrorCode::InvalidSuccessor,
+        RegistryError::EmptyAddress | RegistryError::InvalidField { .. } => {
+            ErrorCode::InvalidAddress
+        }
+        RegistryError::Component(ComponentError::Coordinates(_)) => ErrorCode::InvalidCoordinates,
+        RegistryError::Component(_) => ErrorCode::InvalidAddress,
+        RegistryError::DivisionCode(_) => ErrorCode::InvalidDivisionCode,
+        RegistryError::Store(error) => store_error_code(error),
+    }
+}
+
+fn store_error_code(error: &StoreError) -> ErrorCode {
+    match error {
+        StoreError::DuplicateAddress { .. } => ErrorCode::DuplicateAddress,
+        StoreError::DuplicateSourceId { .. } => ErrorCode::DuplicateSourceId,
+        StoreError::VersionConflict { .. } => ErrorCode::VersionConflict,
+        StoreError::AddressNotFound { .. } => ErrorCode::AddressNotFound,
+        StoreError::Unavailable(_) => ErrorCode::StoreUnavailable,
+        StoreError::UnsupportedUrl(_)
+        | StoreError::Database(_)
+        | StoreError::Migration(_)
+        | StoreError::CorruptRow(_) => ErrorCode::Internal,
+    }
+}
+
+/// The JSON body of every error response.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// Stable machine-readable code, e.g. `duplicate_address`.
+    pub code: &'static str,
+    /// Human-readable explanation; wording may change between releases.
+    pub message: String,
+    /// Structured context, e.g. the existing code on a duplicate.
+    #[schema(value_type = Option<Object>)]
+    pub details: Option<Value>,
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let code = self.code();
+        let message = if code == ErrorCode::Internal {
+            // Internal details (SQL, paths) stay in the log, not in the response.
+            tracing::error!(error = %self, "internal error");
+            "internal error; the event has been logged".to_owned()
+        } else {
+            self.to_string()
+        };
+        let body = ErrorBody { code: code.as_str(), message, details: self.details() };
+        (code.http_status(), axum::Json(body)).into_response()
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_client_error_code_maps_to_a_4xx_status() {
+        use ErrorCode::*;
+        for code in [
+            InvalidRequest, InvalidJson, InvalidDivisionCode, InvalidAddressCode, InvalidAddress,
+            InvalidCoordinates, InvalidCursor, PageSizeTooLarge, MissingApiKey, InvalidApiKey,
+            InsufficientRole, DivisionNotFound, AddressNotFound, RouteNotFound, MethodNotAllowed,
+            DuplicateAddress, DuplicateSourceId, VersionConflict, AddressRetired, PayloadTooLarge,
+            UnsupportedMediaType, UnknownDivision, DivisionRetired, InvalidSuccessor,
+        ] {
+            assert!(code.http_status().is_client_error(), "{code:?}");
+            let serialized = serde_json::to_value(code).unwrap();
+            assert_eq!(serialized, code.as_str(), "serde name and table name agree");
+        }
+    }
+}

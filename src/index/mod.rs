@@ -1,0 +1,3 @@
+//! In-memory indexes built from the store at start-up.
+
+pub mod divisions;

@@ -1,0 +1,17 @@
+//! 一址通 (yizhitong): the standard place-name and address registry of civil-affairs
+//! departments, with matching, geocoding, digital doorplates and boundary inspection.
+//!
+//! Data flows one way: reference data and the registry (store) → in-memory indexes →
+//! engines → HTTP and CLI.
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod index;
+pub mod reference;
+pub mod registry;
+pub mod store;
+pub mod text;

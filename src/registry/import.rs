@@ -1,0 +1,180 @@
+//! Streaming import of the address CSV of the design:
+//! `source_id,division_code,road,road_no,place,building,unit,floor,room,lon,lat`.
+//!
+//! Rows are read and written in batches, so memory stays flat however long the file
+//! is; every rejected row is reported with its line number and the rest are kept.
+
+use std::io::Read;
+
+use serde::Serialize;
+
+use super::{AddressDraft, Registry, RegistryError};
+use crate::domain::address::AddressComponents;
+use crate::store::{Actor, ImportOutcome};
+
+pub const IMPORT_COLUMNS: [&str; 11] =
+    ["source_id", "division_code", "road", "road_no", "place", "building", "unit", "floor", "room", "lon", "lat"];
+
+/// Rows per store transaction: large enough to amortise a commit, small enough to
+/// keep a transaction short.
+pub const IMPORT_BATCH_ROWS: usize = 1000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("the CSV header lacks the columns {missing:?}; expected {IMPORT_COLUMNS:?}")]
+    MissingColumns { missing: Vec<&'static str> },
+    #[error("cannot read the CSV: {0}")]
+    Unreadable(String),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+}
+
+/// A row that was not imported.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RowError {
+    pub line: u64,
+    pub source_id: Option<String>,
+    pub error_code: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ImportReport {
+    pub rows: u64,
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub rejected: u64,
+}
+
+/// Column positions of the required fields in this file's header.
+struct ColumnMap([usize; 11]);
+
+impl ColumnMap {
+    fn from_header(header: &csv::StringRecord) -> Result<Self, ImportError> {
+        let names: Vec<String> =
+            header.iter().map(|name| name.trim_start_matches('\u{feff}').trim().to_ascii_lowercase()).collect();
+        let mut positions = [0usize; 11];
+        let mut missing = Vec::new();
+        for (slot, column) in IMPORT_COLUMNS.iter().enumerate() {
+            match names.iter().position(|name| name == column) {
+                Some(position) => positions[slot] = position,
+                None => missing.push(*column),
+            }
+        }
+        if missing.is_empty() { Ok(ColumnMap(positions)) } else { Err(ImportError::MissingColumns { missing }) }
+    }
+
+    fn cell<'r>(&self, record: &'r csv::StringRecord, slot: usize) -> Option<&'r str> {
+        record.get(self.0[slot]).map(str::trim).filter(|cell| !cell.is_empty())
+    }
+
+    fn draft(&self, record: &csv::StringRecord) -> Result<AddressDraft, String> {
+        let text = |slot| self.cell(record, slot).map(str::to_owned);
+        let number = |slot: usize| -> Result<Option<f64>, String> {
+            self.cell(record, slot)
+                .map(|cell| cell.parse::<f64>().map_err(|_| format!("{} {cell:?} is not a number", IMPORT_COLUMNS[slot])))
+                .transpose()
+        };
+        Ok(AddressDraft {
+            source_id: text(0),
+            division_code: text(1).unwrap_or_default(),
+            components: AddressComponents {
+                road: text(2),
+                road_no: text(3),
+                place: text(4),
+                building: text(5),
+                unit: text(6),
+                floor: text(7),
+                room: text(8),
+            },
+            aliases: Vec::new(),
+            lon: number(9)?,
+            lat: number(10)?,
+        })
+    }
+}
+
+/// Imports a CSV. `on_row_error` sees each rejected row as it happens and
+/// `on_progress` the bytes consumed so far, after each batch.
+pub async fn import_address_csv(
+    registry: &Registry,
+    input: impl Read,
+    actor: &Actor,
+    mut on_row_error: impl FnMut(&RowError),
+    mut on_progress: impl FnMut(u64),
+) -> Result<ImportReport, ImportError> {
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(input);
+    let header = reader.headers().map_err(|error| ImportError::Unreadable(error.to_string()))?.clone();
+    let columns = ColumnMap::from_header(&header)?;
+    let mut report = ImportReport::default();
+    let mut batch: Vec<(u64, AddressDraft)> = Vec::with_capacity(IMPORT_BATCH_ROWS);
+    let mut record = csv::StringRecord::new();
+    loop {
+        let line = reader.position().line() + 1;
+        let more = match reader.read_record(&mut record) {
+            Ok(more) => more,
+            Err(error) if error.is_io_error() => return Err(ImportError::Unreadable(error.to_string())),
+            Err(error) => {
+                // A malformed row (bad UTF-8, broken quoting) is reported; the file goes on.
+                report.rows += 1;
+                report.rejected += 1;
+                on_row_error(&RowError {
+                    line,
+                    source_id: None,
+                    error_code: "invalid_request".into(),
+                    message: format!("unreadable row: {error}"),
+                });
+                continue;
+            }
+        };
+        if more {
+            let line = record.position().map_or(line, |position| position.line());
+            report.rows += 1;
+            match columns.draft(&record) {
+                Ok(draft) => batch.push((line, draft)),
+                Err(message) => {
+                    report.rejected += 1;
+                    let source_id = columns.cell(&record, 0).map(str::to_owned);
+                    on_row_error(&RowError { line, source_id, error_code: "invalid_address".into(), message });
+                }
+            }
+        }
+        if batch.len() >= IMPORT_BATCH_ROWS || (!more && !batch.is_empty()) {
+            write_batch(registry, &batch, actor, &mut report, &mut on_row_error).await?;
+            batch.clear();
+            on_progress(reader.position().byte());
+        }
+        if !more {
+            return Ok(report);
+        }
+    }
+}
+
+async fn write_batch(
+    registry: &Registry,
+    batch: &[(u64, AddressDraft)],
+    actor: &Actor,
+    report: &mut ImportReport,
+    on_row_error: &mut impl FnMut(&RowError),
+) -> Result<(), ImportError> {
+    let drafts: Vec<AddressDraft> = batch.iter().map(|(_, draft)| draft.clone()).collect();
+    let outcomes = registry.import_batch(&drafts, actor).await?;
+    for ((line, draft), outcome) in batch.iter().zip(outcomes) {
+        match outcome {
+            ImportOutcome::Created { .. } => report.created += 1,
+            ImportOutcome::Updated { .. } => report.updated += 1,
+            ImportOutcome::Unchanged { .. } => report.unchanged += 1,
+            ImportOutcome::Rejected { error_code, message } => {
+                report.rejected += 1;
+                on_row_error(&RowError {
+                    line: *line,
+                    source_id: draft.source_id.clone(),
+                    error_code: error_code.to_owned(),
+                    message,
+                });
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,194 @@
+//! The batched statements behind [`super::writes::WriteTransaction`], generated for
+//! each backend. The SQL is the same in both dialects except the serial counter, so
+//! one macro body serves both instead of two hand-kept copies.
+
+/// Implements `WriteTransaction` for `$write` (a struct with a
+/// `transaction: Transaction<'static, $database>` field and a module-level
+/// `select_addresses_where` helper). `$allocate_sql` binds (division_code, count) and
+/// returns the new last serial.
+macro_rules! batched_write_transaction {
+    ($write:ty, $database:ty, $allocate_sql:expr) => {
+        #[async_trait::async_trait]
+        impl $crate::store::writes::WriteTransaction for $write {
+            async fn addresses_by_codes(
+                &mut self,
+                codes: &[String],
+            ) -> Result<Vec<$crate::domain::address::StandardAddress>, $crate::store::StoreError> {
+                let mut found = Vec::new();
+                for chunk in codes.chunks(ROWS_PER_STATEMENT) {
+                    let rows = select_addresses_where("code", chunk).build().fetch_all(&mut *self.transaction).await?;
+                    for row in &rows {
+                        found.push($crate::store::rows::address_from_row(row)?);
+                    }
+                }
+                Ok(found)
+            }
+
+            async fn addresses_by_source_ids(
+                &mut self,
+                source_ids: &[String],
+            ) -> Result<Vec<$crate::domain::address::StandardAddress>, $crate::store::StoreError> {
+                let mut found = Vec::new();
+                for chunk in source_ids.chunks(ROWS_PER_STATEMENT) {
+                    let rows =
+                        select_addresses_where("source_id", chunk).build().fetch_all(&mut *self.transaction).await?;
+                    for row in &rows {
+                        found.push($crate::store::rows::address_from_row(row)?);
+                    }
+                }
+                Ok(found)
+            }
+
+            async fn active_codes_by_identity(
+                &mut self,
+                identity_keys: &[String],
+            ) -> Result<Vec<(String, String)>, $crate::store::StoreError> {
+                let mut found = Vec::new();
+                for chunk in identity_keys.chunks(ROWS_PER_STATEMENT) {
+                    let mut query = sqlx::QueryBuilder::<$database>::new(
+                        "SELECT identity_key, code FROM addresses WHERE status = 'active' AND identity_key IN (",
+                    );
+                    let mut separated = query.separated(", ");
+                    for key in chunk {
+                        separated.push_bind(key.clone());
+                    }
+                    query.push(")");
+                    let rows: Vec<(String, String)> =
+                        query.build_query_as().fetch_all(&mut *self.transaction).await?;
+                    found.extend(rows);
+                }
+                Ok(found)
+            }
+
+            async fn allocate_serials(
+                &mut self,
+                division_code: &str,
+                count: u32,
+            ) -> Result<u32, $crate::store::StoreError> {
+                let last: i64 = sqlx::query_scalar($allocate_sql)
+                    .bind(division_code)
+                    .bind(i64::from(count))
+                    .fetch_one(&mut *self.transaction)
+                    .await?;
+                $crate::store::batch_sql::serial_block_start(division_code, last, count)
+            }
+
+            async fn upsert_address_rows(
+                &mut self,
+                rows: &[&$crate::domain::address::StandardAddress],
+            ) -> Result<(), $crate::store::StoreError> {
+                use sqlx::types::Json;
+                for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                    let mut query = sqlx::QueryBuilder::<$database>::new(format!(
+                        "INSERT INTO addresses ({}) ",
+                        $crate::store::rows::ADDRESS_COLUMNS
+                    ));
+                    query.push_values(chunk, |mut values, record| {
+                        let components = &record.components;
+                        values
+                            .push_bind(record.code.clone())
+                            .push_bind(record.division_code.clone())
+                            .push_bind(components.road.clone())
+                            .push_bind(components.road_no.clone())
+                            .push_bind(components.place.clone())
+                            .push_bind(components.building.clone())
+                            .push_bind(components.unit.clone())
+                            .push_bind(components.floor.clone())
+                            .push_bind(components.room.clone())
+                            .push_bind(record.standard_text.clone())
+                            .push_bind(Json(record.aliases.clone()))
+                            .push_bind(record.lon)
+                            .push_bind(record.lat)
+                            .push_bind(record.status.as_str())
+                            .push_bind(record.valid_from)
+                            .push_bind(record.valid_to)
+                            .push_bind(record.successor_code.clone())
+                            .push_bind(record.retire_reason.clone())
+                            .push_bind(record.source_id.clone())
+                            .push_bind(record.version)
+                            .push_bind(record.updated_at)
+                            .push_bind(components.identity_key(&record.division_code));
+                    });
+                    query.push($crate::store::batch_sql::UPSERT_ADDRESS_TAIL);
+                    query.build().execute(&mut *self.transaction).await?;
+                }
+                Ok(())
+            }
+
+            async fn insert_versions(
+                &mut self,
+                versions: &[$crate::store::writes::VersionRow<'_>],
+            ) -> Result<(), $crate::store::StoreError> {
+                use sqlx::types::Json;
+                for chunk in versions.chunks(ROWS_PER_STATEMENT) {
+                    let mut query = sqlx::QueryBuilder::<$database>::new(
+                        "INSERT INTO address_versions (code, version, change, actor, recorded_at, record) ",
+                    );
+                    query.push_values(chunk, |mut values, version| {
+                        values
+                            .push_bind(version.record.code.clone())
+                            .push_bind(version.record.version)
+                            .push_bind(version.change.as_str())
+                            .push_bind(version.actor.to_owned())
+                            .push_bind(version.recorded_at)
+                            .push_bind(Json(version.record.clone()));
+                    });
+                    query.build().execute(&mut *self.transaction).await?;
+                }
+                Ok(())
+            }
+
+            async fn append_audit(
+                &mut self,
+                entries: &[$crate::store::NewAuditEntry],
+            ) -> Result<(), $crate::store::StoreError> {
+                use sqlx::types::Json;
+                for chunk in entries.chunks(ROWS_PER_STATEMENT) {
+                    let mut query = sqlx::QueryBuilder::<$database>::new(
+                        "INSERT INTO audit_log (at, actor, action, entity, entity_id, before, after) ",
+                    );
+                    query.push_values(chunk, |mut values, entry| {
+                        values
+                            .push_bind(entry.at)
+                            .push_bind(entry.actor.clone())
+                            .push_bind(entry.action.clone())
+                            .push_bind(entry.entity.clone())
+                            .push_bind(entry.entity_id.clone())
+                            .push_bind(entry.before.clone().map(Json))
+                            .push_bind(entry.after.clone().map(Json));
+                    });
+                    query.build().execute(&mut *self.transaction).await?;
+                }
+                Ok(())
+            }
+        }
+    };
+}
+
+pub(crate) use batched_write_transaction;
+
+use super::StoreError;
+use crate::domain::code::MAX_SERIAL;
+
+/// The upsert tail that overwrites every mutable column of an address.
+pub(crate) const UPSERT_ADDRESS_TAIL: &str = " ON CONFLICT (code) DO UPDATE SET \
+    division_code = excluded.division_code, road = excluded.road, road_no = excluded.road_no, \
+    place = excluded.place, building = excluded.building, unit = excluded.unit, floor = excluded.floor, \
+    room = excluded.room, standard_text = excluded.standard_text, aliases = excluded.aliases, \
+    lon = excluded.lon, lat = excluded.lat, status = excluded.status, valid_from = excluded.valid_from, \
+    valid_to = excluded.valid_to, successor_code = excluded.successor_code, \
+    retire_reason = excluded.retire_reason, source_id = excluded.source_id, version = excluded.version, \
+    updated_at = excluded.updated_at, identity_key = excluded.identity_key";
+
+pub(crate) const UPSERT_DIVISION_TAIL: &str = " ON CONFLICT (code) DO UPDATE SET name = excluded.name, \
+    short_name = excluded.short_name, level = excluded.level, parent_code = excluded.parent_code, \
+    aliases = excluded.aliases, valid_from = excluded.valid_from, valid_to = excluded.valid_to, \
+    successor_code = excluded.successor_code";
+
+/// Turns the counter after reserving `count` serials into the first serial of the block.
+pub(crate) fn serial_block_start(division_code: &str, last: i64, count: u32) -> Result<u32, StoreError> {
+    if last > i64::from(MAX_SERIAL) {
+        return Err(StoreError::Database(format!("division {division_code} has used all {MAX_SERIAL} serials")));
+    }
+    Ok(u32::try_from(last).expect("checked above") + 1 - count)
+}

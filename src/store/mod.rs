@@ -1,0 +1,138 @@
+//! Persistence. One [`Store`] trait, two backends chosen by URL scheme:
+//! `sqlite://` (embedded default) and `postgres://` (PostgreSQL + PostGIS).
+//!
+//! The decision logic of every registry write (duplicate checks, serial allocation,
+//! versions, audit) lives once in [`writes`]; a backend only supplies batched
+//! statements through [`writes::WriteTransaction`].
+
+pub mod models;
+pub mod postgres;
+pub mod sqlite;
+mod batch_sql;
+mod rows;
+mod writes;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::domain::address::{AddressContent, StandardAddress};
+use crate::domain::division::Division;
+pub use models::*;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://…")]
+    UnsupportedUrl(String),
+    #[error("an active address with the same division and components exists: {existing_code}")]
+    DuplicateAddress { existing_code: String },
+    #[error("source_id {source_id:?} already belongs to address {existing_code}")]
+    DuplicateSourceId { source_id: String, existing_code: String },
+    #[error("address {code} changed meanwhile: expected version {expected}, found {found}")]
+    VersionConflict { code: String, expected: i64, found: i64 },
+    #[error("no address with code {code}")]
+    AddressNotFound { code: String },
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    #[error("database error: {0}")]
+    Database(String),
+    #[error("migration failed: {0}")]
+    Migration(String),
+    #[error("a stored row could not be read: {0}")]
+    CorruptRow(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        match &error {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                StoreError::Unavailable(error.to_string())
+            }
+            sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) | sqlx::Error::ColumnNotFound(_) => {
+                StoreError::CorruptRow(error.to_string())
+            }
+            _ => StoreError::Database(error.to_string()),
+        }
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(error: sqlx::migrate::MigrateError) -> Self {
+        StoreError::Migration(error.to_string())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    fn backend(&self) -> Backend;
+
+    /// Applies pending migrations. Idempotent.
+    async fn migrate(&self) -> Result<(), StoreError>;
+
+    async fn meta(&self, key: &str) -> Result<Option<String>, StoreError>;
+    async fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError>;
+
+    /// Inserts or updates the given divisions and rebuilds their name index, in one
+    /// transaction. Divisions not in the list are kept.
+    async fn upsert_divisions(&self, divisions: &[Division]) -> Result<u64, StoreError>;
+    /// Every division, ordered by code.
+    async fn all_divisions(&self) -> Result<Vec<Division>, StoreError>;
+    /// Replaces the polygons of the given divisions (GeoJSON geometry, CGCS2000).
+    async fn upsert_division_polygons(&self, polygons: &[DivisionPolygon]) -> Result<u64, StoreError>;
+    async fn division_polygon(&self, code: &str) -> Result<Option<DivisionPolygon>, StoreError>;
+
+    async fn address(&self, code: &str) -> Result<Option<StandardAddress>, StoreError>;
+    async fn address_history(&self, code: &str) -> Result<Vec<AddressVersion>, StoreError>;
+    /// Keyset page ordered by code: the addresses after `after_code`.
+    async fn list_addresses(
+        &self,
+        filter: &AddressFilter,
+        after_code: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<StandardAddress>, StoreError>;
+    async fn count_addresses(&self) -> Result<i64, StoreError>;
+
+    /// Creates an address: duplicate checks, a new code, version 1 and an audit entry,
+    /// all in one transaction.
+    async fn create_address(&self, content: &AddressContent, actor: &Actor) -> Result<StandardAddress, StoreError>;
+    /// Writes a new version if the stored one is still `expected_version`.
+    async fn update_address(
+        &self,
+        code: &str,
+        expected_version: i64,
+        content: &AddressContent,
+        actor: &Actor,
+    ) -> Result<StandardAddress, StoreError>;
+    async fn retire_address(&self, code: &str, expected_version: i64, retirement: &Retirement, actor: &Actor)
+    -> Result<StandardAddress, StoreError>;
+    /// Creates or updates (by `source_id`) a batch in one transaction and reports each
+    /// row; rows that conflict are reported, the others written.
+    async fn import_addresses(&self, rows: &[AddressContent], actor: &Actor) -> Result<Vec<ImportOutcome>, StoreError>;
+
+    async fn create_api_key(&self, key: &StoredApiKey) -> Result<(), StoreError>;
+    async fn api_key(&self, key_id: &str) -> Result<Option<StoredApiKey>, StoreError>;
+
+    /// Audit entries after `after_id`, oldest first.
+    async fn audit_entries(&self, after_id: Option<i64>, limit: u32) -> Result<Vec<AuditEntry>, StoreError>;
+}
+
+/// Opens the store a URL names, like quickwit's metastore resolver: the scheme picks
+/// the backend. `sqlite://` with no path means the default file in `data_dir`.
+pub async fn open_store(url: &str, data_dir: &Path) -> Result<Arc<dyn Store>, StoreError> {
+    if let Some(rest) = url.strip_prefix("sqlite:") {
+        let path = rest.trim_start_matches("//");
+        let path = if path.is_empty() { data_dir.join("yizhitong.db") } else { Path::new(path).to_path_buf() };
+        Ok(Arc::new(sqlite::SqliteStore::open(&path).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(postgres::PostgresStore::connect(url).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl(url.to_owned()))
+    }
+}

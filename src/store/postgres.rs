@@ -1,0 +1,282 @@
+//! The production store: PostgreSQL with PostGIS, geometry in SRID 4490 (CGCS2000).
+//!
+//! Registry writes take one transaction-scoped advisory lock, so writers are
+//! serialised exactly as on SQLite: duplicate checks and serial allocation cannot
+//! race, and readers never wait for it.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::types::Json;
+use sqlx::{PgPool, Postgres, QueryBuilder, Transaction};
+
+use super::batch_sql::UPSERT_DIVISION_TAIL;
+use super::rows::{
+    ADDRESS_COLUMNS, AUDIT_COLUMNS, DIVISION_COLUMNS, address_from_row, api_key_from_row, audit_from_row,
+    division_from_row, prefix_upper_bound, version_from_row,
+};
+use super::writes;
+use super::*;
+
+/// Rows per multi-value statement; stays under PostgreSQL's 65,535 bound parameters.
+const ROWS_PER_STATEMENT: usize = 2000;
+
+/// Key of the advisory lock that serialises registry writers ("yzt" in ASCII).
+const REGISTRY_WRITE_LOCK: i64 = 0x79_7a_74;
+
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect(url)
+            .await
+            .map_err(|error| StoreError::Unavailable(format!("cannot connect to PostgreSQL: {error}")))?;
+        Ok(PostgresStore { pool })
+    }
+
+    async fn begin_write(&self) -> Result<PostgresWrite, StoreError> {
+        let mut transaction = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(REGISTRY_WRITE_LOCK).execute(&mut *transaction).await?;
+        Ok(PostgresWrite { transaction })
+    }
+}
+
+struct PostgresWrite {
+    transaction: Transaction<'static, Postgres>,
+}
+
+impl PostgresWrite {
+    async fn commit(self) -> Result<(), StoreError> {
+        self.transaction.commit().await.map_err(StoreError::from)
+    }
+}
+
+fn select_addresses_where(column: &str, values: &[String]) -> QueryBuilder<Postgres> {
+    let mut query = QueryBuilder::new(format!("SELECT {ADDRESS_COLUMNS} FROM addresses WHERE {column} = ANY("));
+    query.push_bind(values.to_vec()).push(")");
+    query
+}
+
+super::batch_sql::batched_write_transaction!(
+    PostgresWrite,
+    Postgres,
+    "INSERT INTO code_serials (division_code, last_serial) VALUES ($1, $2) \
+     ON CONFLICT (division_code) DO UPDATE SET last_serial = code_serials.last_serial + excluded.last_serial \
+     RETURNING last_serial"
+);
+
+#[async_trait]
+impl Store for PostgresStore {
+    fn backend(&self) -> Backend {
+        Backend::Postgres
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        sqlx::migrate!("migrations/postgres").run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = $1").bind(key).fetch_optional(&self.pool).await?)
+    }
+
+    async fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+            .bind(key)
+            .bind(value)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn upsert_divisions(&self, divisions: &[Division]) -> Result<u64, StoreError> {
+        let mut write = self.begin_write().await?;
+        for chunk in divisions.chunks(ROWS_PER_STATEMENT) {
+            let mut query = QueryBuilder::<Postgres>::new(format!("INSERT INTO divisions ({DIVISION_COLUMNS}) "));
+            query.push_values(chunk, |mut values, division| {
+                values
+                    .push_bind(division.code.clone())
+                    .push_bind(division.name.clone())
+                    .push_bind(division.short_name.clone())
+                    .push_bind(division.level.as_str())
+                    .push_bind(division.parent_code.clone())
+                    .push_bind(Json(division.aliases.clone()))
+                    .push_bind(division.valid_from)
+                    .push_bind(division.valid_to)
+                    .push_bind(division.successor_code.clone());
+            });
+            query.push(UPSERT_DIVISION_TAIL);
+            query.build().execute(&mut *write.transaction).await?;
+
+            let codes: Vec<String> = chunk.iter().map(|division| division.code.clone()).collect();
+            sqlx::query("DELETE FROM division_names WHERE code = ANY($1)")
+                .bind(&codes)
+                .execute(&mut *write.transaction)
+                .await?;
+            let (names, name_codes): (Vec<String>, Vec<String>) = chunk
+                .iter()
+                .flat_map(|division| {
+                    division.lookup_names().into_iter().map(|name| (name.to_owned(), division.code.clone()))
+                })
+                .unzip();
+            sqlx::query("INSERT INTO division_names (name, code) SELECT * FROM UNNEST($1::text[], $2::text[])")
+                .bind(&names)
+                .bind(&name_codes)
+                .execute(&mut *write.transaction)
+                .await?;
+        }
+        write.commit().await?;
+        Ok(divisions.len() as u64)
+    }
+
+    async fn all_divisions(&self) -> Result<Vec<Division>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!("SELECT {DIVISION_COLUMNS} FROM divisions ORDER BY code"));
+        let rows = sqlx::query(sql).fetch_all(&self.pool).await?;
+        rows.iter().map(division_from_row).collect()
+    }
+
+    async fn upsert_division_polygons(&self, polygons: &[DivisionPolygon]) -> Result<u64, StoreError> {
+        let mut write = self.begin_write().await?;
+        for polygon in polygons {
+            sqlx::query(
+                "INSERT INTO division_polygons (code, geometry) \
+                 VALUES ($1, ST_Multi(ST_SetSRID(ST_GeomFromGeoJSON($2), 4490))) \
+                 ON CONFLICT (code) DO UPDATE SET geometry = excluded.geometry",
+            )
+            .bind(&polygon.code)
+            .bind(&polygon.geometry_geojson)
+            .execute(&mut *write.transaction)
+            .await?;
+        }
+        write.commit().await?;
+        Ok(polygons.len() as u64)
+    }
+
+    async fn division_polygon(&self, code: &str) -> Result<Option<DivisionPolygon>, StoreError> {
+        let geometry: Option<String> =
+            sqlx::query_scalar("SELECT ST_AsGeoJSON(geometry) FROM division_polygons WHERE code = $1")
+                .bind(code)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(geometry.map(|geometry_geojson| DivisionPolygon { code: code.to_owned(), geometry_geojson }))
+    }
+
+    async fn address(&self, code: &str) -> Result<Option<StandardAddress>, StoreError> {
+        let row = select_addresses_where("code", &[code.to_owned()]).build().fetch_optional(&self.pool).await?;
+        row.as_ref().map(address_from_row).transpose()
+    }
+
+    async fn address_history(&self, code: &str) -> Result<Vec<AddressVersion>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT version, change, actor, recorded_at, record FROM address_versions WHERE code = $1 ORDER BY version",
+        )
+        .bind(code)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(version_from_row).collect()
+    }
+
+    async fn list_addresses(
+        &self,
+        filter: &AddressFilter,
+        after_code: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<StandardAddress>, StoreError> {
+        let mut query = QueryBuilder::<Postgres>::new(format!("SELECT {ADDRESS_COLUMNS} FROM addresses WHERE true"));
+        if let Some(prefix) = &filter.division_prefix {
+            query.push(" AND division_code >= ").push_bind(prefix.clone());
+            query.push(" AND division_code < ").push_bind(prefix_upper_bound(prefix));
+        }
+        if let Some(status) = filter.status {
+            query.push(" AND status = ").push_bind(status.as_str());
+        }
+        if let Some(after) = after_code {
+            query.push(" AND code > ").push_bind(after.to_owned());
+        }
+        // COLLATE "C": byte order, the same order as SQLite and as the cursor.
+        query.push(" ORDER BY code COLLATE \"C\" LIMIT ").push_bind(i64::from(limit));
+        let rows = query.build().fetch_all(&self.pool).await?;
+        rows.iter().map(address_from_row).collect()
+    }
+
+    async fn count_addresses(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT count(*) FROM addresses").fetch_one(&self.pool).await?)
+    }
+
+    async fn create_address(&self, content: &AddressContent, actor: &Actor) -> Result<StandardAddress, StoreError> {
+        let mut write = self.begin_write().await?;
+        let record = writes::create_address(&mut write, content, actor).await?;
+        write.commit().await?;
+        Ok(record)
+    }
+
+    async fn update_address(
+        &self,
+        code: &str,
+        expected_version: i64,
+        content: &AddressContent,
+        actor: &Actor,
+    ) -> Result<StandardAddress, StoreError> {
+        let mut write = self.begin_write().await?;
+        let record = writes::update_address(&mut write, code, expected_version, content, actor).await?;
+        write.commit().await?;
+        Ok(record)
+    }
+
+    async fn retire_address(
+        &self,
+        code: &str,
+        expected_version: i64,
+        retirement: &Retirement,
+        actor: &Actor,
+    ) -> Result<StandardAddress, StoreError> {
+        let mut write = self.begin_write().await?;
+        let record = writes::retire_address(&mut write, code, expected_version, retirement, actor).await?;
+        write.commit().await?;
+        Ok(record)
+    }
+
+    async fn import_addresses(&self, rows: &[AddressContent], actor: &Actor) -> Result<Vec<ImportOutcome>, StoreError> {
+        let mut write = self.begin_write().await?;
+        let outcomes = writes::import_addresses(&mut write, rows, actor).await?;
+        write.commit().await?;
+        Ok(outcomes)
+    }
+
+    async fn create_api_key(&self, key: &StoredApiKey) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO api_keys (id, secret_sha256_hex, role, label, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&key.id)
+        .bind(&key.secret_sha256_hex)
+        .bind(key.role.as_str())
+        .bind(&key.label)
+        .bind(key.created_at)
+        .bind(key.revoked_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn api_key(&self, key_id: &str) -> Result<Option<StoredApiKey>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, secret_sha256_hex, role, label, created_at, revoked_at FROM api_keys WHERE id = $1",
+        )
+        .bind(key_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(api_key_from_row).transpose()
+    }
+
+    async fn audit_entries(&self, after_id: Option<i64>, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE id > $1 ORDER BY id LIMIT $2"));
+        let rows = sqlx::query(sql).bind(after_id.unwrap_or(0)).bind(i64::from(limit)).fetch_all(&self.pool).await?;
+        rows.iter().map(audit_from_row).collect()
+    }
+}

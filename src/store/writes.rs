@@ -1,0 +1,338 @@
+//! The decision logic of registry writes, written once for both backends.
+//!
+//! Each operation runs inside one backend transaction and talks to it only through
+//! batched statements, because on this hardware a statement round trip costs far
+//! more than the row it carries (design: "Performance facts").
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::{Actor, ChangeKind, ImportOutcome, NewAuditEntry, Retirement, StoreError};
+use crate::domain::address::{AddressContent, AddressStatus, StandardAddress};
+use crate::domain::code::compose_address_code;
+
+/// The batched statements a backend supplies inside one open transaction.
+#[async_trait]
+pub(crate) trait WriteTransaction: Send {
+    async fn addresses_by_codes(&mut self, codes: &[String]) -> Result<Vec<StandardAddress>, StoreError>;
+    async fn addresses_by_source_ids(&mut self, source_ids: &[String]) -> Result<Vec<StandardAddress>, StoreError>;
+    /// `(identity_key, code)` of the active addresses holding any of the keys.
+    async fn active_codes_by_identity(&mut self, identity_keys: &[String]) -> Result<Vec<(String, String)>, StoreError>;
+    /// Reserves `count` consecutive serials in a division; returns the first.
+    async fn allocate_serials(&mut self, division_code: &str, count: u32) -> Result<u32, StoreError>;
+    /// Inserts new rows and overwrites existing ones (by code).
+    async fn upsert_address_rows(&mut self, rows: &[&StandardAddress]) -> Result<(), StoreError>;
+    async fn insert_versions(&mut self, versions: &[VersionRow<'_>]) -> Result<(), StoreError>;
+    async fn append_audit(&mut self, entries: &[NewAuditEntry]) -> Result<(), StoreError>;
+}
+
+pub(crate) struct VersionRow<'a> {
+    pub record: &'a StandardAddress,
+    pub change: ChangeKind,
+    pub actor: &'a str,
+    pub recorded_at: DateTime<Utc>,
+}
+
+fn audit_entry(actor: &Actor, action: &str, before: Option<&StandardAddress>, after: &StandardAddress) -> NewAuditEntry {
+    NewAuditEntry {
+        at: after.updated_at,
+        actor: actor.name.clone(),
+        action: action.to_owned(),
+        entity: "address".to_owned(),
+        entity_id: after.code.clone(),
+        before: before.map(|record| serde_json::to_value(record).expect("address serialises")),
+        after: Some(serde_json::to_value(after).expect("address serialises")),
+    }
+}
+
+fn new_record(code: String, content: &AddressContent, now: DateTime<Utc>) -> StandardAddress {
+    StandardAddress {
+        code,
+        division_code: content.division_code.clone(),
+        components: content.components.clone(),
+        standard_text: content.standard_text.clone(),
+        aliases: content.aliases.clone(),
+        lon: content.point.map(|point| point.lon),
+        lat: content.point.map(|point| point.lat),
+        status: AddressStatus::Active,
+        valid_from: now,
+        valid_to: None,
+        successor_code: None,
+        retire_reason: None,
+        source_id: content.source_id.clone(),
+        version: 1,
+        updated_at: now,
+    }
+}
+
+fn with_content(current: &StandardAddress, content: &AddressContent, now: DateTime<Utc>) -> StandardAddress {
+    StandardAddress {
+        division_code: content.division_code.clone(),
+        components: content.components.clone(),
+        standard_text: content.standard_text.clone(),
+        aliases: content.aliases.clone(),
+        lon: content.point.map(|point| point.lon),
+        lat: content.point.map(|point| point.lat),
+        source_id: content.source_id.clone(),
+        version: current.version + 1,
+        updated_at: now,
+        ..current.clone()
+    }
+}
+
+fn same_content(record: &StandardAddress, content: &AddressContent) -> bool {
+    record.division_code == content.division_code
+        && record.components == content.components
+        && record.standard_text == content.standard_text
+        && record.aliases == content.aliases
+        && record.lon == content.point.map(|point| point.lon)
+        && record.lat == content.point.map(|point| point.lat)
+        && record.source_id == content.source_id
+}
+
+async fn current_version(
+    transaction: &mut dyn WriteTransaction,
+    code: &str,
+    expected_version: i64,
+) -> Result<StandardAddress, StoreError> {
+    let current = transaction
+        .addresses_by_codes(&[code.to_owned()])
+        .await?
+        .pop()
+        .ok_or_else(|| StoreError::AddressNotFound { code: code.to_owned() })?;
+    if current.version != expected_version {
+        return Err(StoreError::VersionConflict {
+            code: code.to_owned(),
+            expected: expected_version,
+            found: current.version,
+        });
+    }
+    Ok(current)
+}
+
+/// Rejects a content whose identity or source_id belongs to another address.
+async fn check_uniqueness(
+    transaction: &mut dyn WriteTransaction,
+    content: &AddressContent,
+    own_code: Option<&str>,
+) -> Result<(), StoreError> {
+    if let Some(source_id) = &content.source_id {
+        let holders = transaction.addresses_by_source_ids(std::slice::from_ref(source_id)).await?;
+        if let Some(holder) = holders.into_iter().find(|holder| Some(holder.code.as_str()) != own_code) {
+            return Err(StoreError::DuplicateSourceId { source_id: source_id.clone(), existing_code: holder.code });
+        }
+    }
+    let holders = transaction.active_codes_by_identity(&[content.identity_key()]).await?;
+    if let Some((_, existing_code)) = holders.into_iter().find(|(_, code)| Some(code.as_str()) != own_code) {
+        return Err(StoreError::DuplicateAddress { existing_code });
+    }
+    Ok(())
+}
+
+async fn write_change(
+    transaction: &mut dyn WriteTransaction,
+    before: Option<&StandardAddress>,
+    after: &StandardAddress,
+    change: ChangeKind,
+    actor: &Actor,
+) -> Result<(), StoreError> {
+    transaction.upsert_address_rows(&[after]).await?;
+    let version = VersionRow { record: after, change, actor: &actor.name, recorded_at: after.updated_at };
+    transaction.insert_versions(&[version]).await?;
+    let action = format!("address.{}", change.as_str());
+    transaction.append_audit(&[audit_entry(actor, &action, before, after)]).await
+}
+
+pub(crate) async fn create_address(
+    transaction: &mut dyn WriteTransaction,
+    content: &AddressContent,
+    actor: &Actor,
+) -> Result<StandardAddress, StoreError> {
+    check_uniqueness(transaction, content, None).await?;
+    let serial = transaction.allocate_serials(&content.division_code, 1).await?;
+    let code = compose_address_code(&content.division_code, serial)
+        .map_err(|error| StoreError::Database(format!("serial allocation: {error}")))?;
+    let record = new_record(code, content, Utc::now());
+    write_change(transaction, None, &record, ChangeKind::Created, actor).await?;
+    Ok(record)
+}
+
+pub(crate) async fn update_address(
+    transaction: &mut dyn WriteTransaction,
+    code: &str,
+    expected_version: i64,
+    content: &AddressContent,
+    actor: &Actor,
+) -> Result<StandardAddress, StoreError> {
+    let current = current_version(transaction, code, expected_version).await?;
+    check_uniqueness(transaction, content, Some(code)).await?;
+    let record = with_content(&current, content, Utc::now());
+    write_change(transaction, Some(&current), &record, ChangeKind::Updated, actor).await?;
+    Ok(record)
+}
+
+pub(crate) async fn retire_address(
+    transaction: &mut dyn WriteTransaction,
+    code: &str,
+    expected_version: i64,
+    retirement: &Retirement,
+    actor: &Actor,
+) -> Result<StandardAddress, StoreError> {
+    let current = current_version(transaction, code, expected_version).await?;
+    let now = Utc::now();
+    let record = StandardAddress {
+        status: AddressStatus::Retired,
+        valid_to: Some(now),
+        successor_code: retirement.successor_code.clone(),
+        retire_reason: Some(retirement.reason.clone()),
+        version: current.version + 1,
+        updated_at: now,
+        ..current.clone()
+    };
+    write_change(transaction, Some(&current), &record, ChangeKind::Retired, actor).await?;
+    Ok(record)
+}
+
+/// What the import decided for one row before codes are known.
+enum Plan {
+    Create,
+    Update(Box<StandardAddress>),
+    Done(ImportOutcome),
+}
+
+fn rejected(error_code: &'static str, message: String) -> Plan {
+    Plan::Done(ImportOutcome::Rejected { error_code, message })
+}
+
+pub(crate) async fn import_addresses(
+    transaction: &mut dyn WriteTransaction,
+    rows: &[AddressContent],
+    actor: &Actor,
+) -> Result<Vec<ImportOutcome>, StoreError> {
+    let source_ids: Vec<String> = rows.iter().filter_map(|row| row.source_id.clone()).collect();
+    let identity_keys: Vec<String> = rows.iter().map(AddressContent::identity_key).collect();
+    let mut existing_by_source: HashMap<String, StandardAddress> = transaction
+        .addresses_by_source_ids(&source_ids)
+        .await?
+        .into_iter()
+        .filter_map(|record| Some((record.source_id.clone()?, record)))
+        .collect();
+    // Who holds each identity, updated as the batch claims and releases identities.
+    let mut identity_holder: HashMap<String, String> =
+        transaction.active_codes_by_identity(&identity_keys).await?.into_iter().collect();
+    let mut source_ids_seen: HashMap<&str, usize> = HashMap::new();
+
+    let mut plans = Vec::with_capacity(rows.len());
+    for (index, (row, identity_key)) in rows.iter().zip(&identity_keys).enumerate() {
+        if let Some(source_id) = row.source_id.as_deref()
+            && let Some(first) = source_ids_seen.insert(source_id, index)
+        {
+            source_ids_seen.insert(source_id, first);
+            plans.push(rejected("duplicate_source_id", format!("source_id {source_id:?} repeats an earlier row of this import")));
+            continue;
+        }
+        let existing = row.source_id.as_ref().and_then(|source_id| existing_by_source.remove(source_id));
+        let holder = identity_holder.get(identity_key).cloned();
+        let plan = match existing {
+            Some(existing) if existing.status == AddressStatus::Retired => rejected(
+                "address_retired",
+                format!("source_id belongs to retired address {}; register a new source_id", existing.code),
+            ),
+            Some(existing) if same_content(&existing, row) => Plan::Done(ImportOutcome::Unchanged { code: existing.code }),
+            Some(existing) => match holder {
+                Some(holder) if holder != existing.code => {
+                    rejected("duplicate_address", format!("the same address is already registered as {holder}"))
+                }
+                _ => {
+                    identity_holder.retain(|_, code| *code != existing.code);
+                    identity_holder.insert(identity_key.clone(), existing.code.clone());
+                    Plan::Update(Box::new(existing))
+                }
+            },
+            None => match holder {
+                Some(holder) => rejected("duplicate_address", duplicate_message(&holder)),
+                None => {
+                    identity_holder.insert(identity_key.clone(), format!("row:{index}"));
+                    Plan::Create
+                }
+            },
+        };
+        plans.push(plan);
+    }
+
+    let now = Utc::now();
+    let mut next_serial = allocate_for_creations(transaction, rows, &plans).await?;
+    let mut outcomes = Vec::with_capacity(rows.len());
+    let mut written: Vec<(Option<StandardAddress>, StandardAddress)> = Vec::new();
+    for (row, plan) in rows.iter().zip(plans) {
+        match plan {
+            Plan::Done(outcome) => outcomes.push(outcome),
+            Plan::Create => {
+                let serial = next_serial.get_mut(&row.division_code).expect("allocated above");
+                let code = compose_address_code(&row.division_code, *serial)
+                    .map_err(|error| StoreError::Database(format!("serial allocation: {error}")))?;
+                *serial += 1;
+                outcomes.push(ImportOutcome::Created { code: code.clone() });
+                written.push((None, new_record(code, row, now)));
+            }
+            Plan::Update(existing) => {
+                outcomes.push(ImportOutcome::Updated { code: existing.code.clone() });
+                let record = with_content(&existing, row, now);
+                written.push((Some(*existing), record));
+            }
+        }
+    }
+    if written.is_empty() {
+        return Ok(outcomes);
+    }
+    let records: Vec<&StandardAddress> = written.iter().map(|(_, after)| after).collect();
+    transaction.upsert_address_rows(&records).await?;
+    let versions: Vec<VersionRow> = records
+        .iter()
+        .map(|record| VersionRow { record, change: ChangeKind::Imported, actor: &actor.name, recorded_at: now })
+        .collect();
+    transaction.insert_versions(&versions).await?;
+    let audit: Vec<NewAuditEntry> = written
+        .iter()
+        .map(|(before, after)| {
+            let action = if before.is_some() { "address.import.update" } else { "address.import.create" };
+            audit_entry(actor, action, before.as_ref(), after)
+        })
+        .collect();
+    transaction.append_audit(&audit).await?;
+    Ok(outcomes)
+}
+
+fn duplicate_message(holder: &str) -> String {
+    match holder.strip_prefix("row:") {
+        Some(_) => "the same address appears earlier in this import".to_owned(),
+        None => format!("the same address is already registered as {holder}"),
+    }
+}
+
+/// One serial block per division, sized to the rows being created there.
+async fn allocate_for_creations(
+    transaction: &mut dyn WriteTransaction,
+    rows: &[AddressContent],
+    plans: &[Plan],
+) -> Result<HashMap<String, u32>, StoreError> {
+    let mut counts: Vec<(String, u32)> = Vec::new();
+    let mut position: HashMap<&str, usize> = HashMap::new();
+    for (row, plan) in rows.iter().zip(plans) {
+        if matches!(plan, Plan::Create) {
+            let slot = *position.entry(&row.division_code).or_insert_with(|| {
+                counts.push((row.division_code.clone(), 0));
+                counts.len() - 1
+            });
+            counts[slot].1 += 1;
+        }
+    }
+    let mut first_serials = HashMap::with_capacity(counts.len());
+    for (division_code, count) in counts {
+        let first = transaction.allocate_serials(&division_code, count).await?;
+        first_serials.insert(division_code, first);
+    }
+    Ok(first_serials)
+}

@@ -1,0 +1,3 @@
+//! Text handling for Chinese addresses.
+
+pub mod normalize;
