@@ -43,15 +43,34 @@ pub async fn open_registry(config: &Config) -> Result<Opened, StartupError> {
     };
     let reference_loaded = load_reference_if_new(store.as_ref(), &source).await?;
     let directory = DivisionDirectory::build(store.all_divisions().await?);
-    tracing::info!(divisions = directory.len(), elapsed_ms = started.elapsed().as_millis() as u64, "division tree built");
+    tracing::info!(
+        divisions = directory.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "division tree built"
+    );
     let registry = Arc::new(Registry::new(store.clone(), Arc::new(directory)));
-    let demo_rows_loaded = if config.load_demo_seed { load_demo_seed_if_empty(&registry).await? } else { 0 };
-    tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "registry ready");
-    Ok(Opened { store, registry, reference_loaded, demo_rows_loaded })
+    let demo_rows_loaded = if config.load_demo_seed {
+        load_demo_seed_if_empty(&registry).await?
+    } else {
+        0
+    };
+    tracing::info!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "registry ready"
+    );
+    Ok(Opened {
+        store,
+        registry,
+        reference_loaded,
+        demo_rows_loaded,
+    })
 }
 
 /// Loads reference data into the store unless this exact version is there already.
-pub async fn load_reference_if_new(store: &dyn Store, source: &ReferenceSource) -> Result<bool, StartupError> {
+pub async fn load_reference_if_new(
+    store: &dyn Store,
+    source: &ReferenceSource,
+) -> Result<bool, StartupError> {
     let version = source.version()?;
     if store.meta(REFERENCE_VERSION_KEY).await?.as_deref() == Some(version.as_str()) {
         return Ok(false);
@@ -61,7 +80,10 @@ pub async fn load_reference_if_new(store: &dyn Store, source: &ReferenceSource) 
 }
 
 /// Loads reference data unconditionally (the `import divisions` command).
-pub async fn load_reference(store: &dyn Store, source: &ReferenceSource) -> Result<(usize, usize), StartupError> {
+pub async fn load_reference(
+    store: &dyn Store,
+    source: &ReferenceSource,
+) -> Result<(usize, usize), StartupError> {
     let started = Instant::now();
     let data = source.load()?;
     store.upsert_divisions(&data.divisions).await?;
@@ -92,7 +114,13 @@ async fn load_demo_seed_if_empty(registry: &Registry) -> Result<u64, StartupErro
         |_| {},
     )
     .await?;
-    store.set_meta(DEMO_SEED_KEY, "seeds/demo_addresses.csv").await?;
-    tracing::info!(created = report.created, rejected = report.rejected, "demo registry loaded (synthetic data)");
+    store
+        .set_meta(DEMO_SEED_KEY, "seeds/demo_addresses.csv")
+        .await?;
+    tracing::info!(
+        created = report.created,
+        rejected = report.rejected,
+        "demo registry loaded (synthetic data)"
+    );
     Ok(report.created)
 }

@@ -27,7 +27,11 @@ pub enum AuthError {
 }
 
 fn role_list(roles: &[Role]) -> String {
-    roles.iter().map(|role| role.as_str()).collect::<Vec<_>>().join(" or ")
+    roles
+        .iter()
+        .map(|role| role.as_str())
+        .collect::<Vec<_>>()
+        .join(" or ")
 }
 
 /// Who is calling.
@@ -43,7 +47,10 @@ impl Principal {
         match self {
             Principal::Anonymous => Err(AuthError::MissingKey),
             Principal::Key { id, role } if *role == Role::Admin || roles.contains(role) => Ok(id),
-            Principal::Key { role, .. } => Err(AuthError::InsufficientRole { required: roles.to_vec(), actual: *role }),
+            Principal::Key { role, .. } => Err(AuthError::InsufficientRole {
+                required: roles.to_vec(),
+                actual: *role,
+            }),
         }
     }
 }
@@ -59,7 +66,11 @@ pub struct CreatedKey {
     pub secret_key: String,
 }
 
-pub async fn create_key(store: &dyn Store, role: Role, label: Option<String>) -> Result<CreatedKey, StoreError> {
+pub async fn create_key(
+    store: &dyn Store,
+    role: Role,
+    label: Option<String>,
+) -> Result<CreatedKey, StoreError> {
     let id = hex::encode(rand::random::<[u8; 6]>());
     let secret = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
     store
@@ -72,7 +83,11 @@ pub async fn create_key(store: &dyn Store, role: Role, label: Option<String>) ->
             revoked_at: None,
         })
         .await?;
-    Ok(CreatedKey { secret_key: format!("{KEY_PREFIX}_{id}_{secret}"), id, role })
+    Ok(CreatedKey {
+        secret_key: format!("{KEY_PREFIX}_{id}_{secret}"),
+        id,
+        role,
+    })
 }
 
 /// Verifies bearer keys against the store, caching keys it has seen so that a
@@ -84,12 +99,16 @@ pub struct KeyVerifier {
 
 impl KeyVerifier {
     pub fn new(store: Arc<dyn Store>) -> Self {
-        KeyVerifier { store, known: RwLock::new(HashMap::new()) }
+        KeyVerifier {
+            store,
+            known: RwLock::new(HashMap::new()),
+        }
     }
 
     pub async fn verify(&self, presented: &str) -> Result<Principal, VerifyError> {
         let mut parts = presented.trim().splitn(3, '_');
-        let (Some(KEY_PREFIX), Some(id), Some(secret)) = (parts.next(), parts.next(), parts.next()) else {
+        let (Some(KEY_PREFIX), Some(id), Some(secret)) = (parts.next(), parts.next(), parts.next())
+        else {
             return Err(VerifyError::Auth(AuthError::InvalidKey));
         };
         let cached = self.known.read().expect("key cache lock").get(id).cloned();
@@ -101,13 +120,19 @@ impl KeyVerifier {
                     return Err(VerifyError::Auth(AuthError::InvalidKey));
                 };
                 let entry = (stored.secret_sha256_hex, stored.role);
-                self.known.write().expect("key cache lock").insert(id.to_owned(), entry.clone());
+                self.known
+                    .write()
+                    .expect("key cache lock")
+                    .insert(id.to_owned(), entry.clone());
                 entry
             }
         };
         let presented_digest = sha256_hex(secret);
         if bool::from(presented_digest.as_bytes().ct_eq(digest.as_bytes())) {
-            Ok(Principal::Key { id: id.to_owned(), role })
+            Ok(Principal::Key {
+                id: id.to_owned(),
+                role,
+            })
         } else {
             Err(VerifyError::Auth(AuthError::InvalidKey))
         }
@@ -128,13 +153,25 @@ mod tests {
 
     #[test]
     fn admin_passes_every_role_check_and_others_only_their_own() {
-        let admin = Principal::Key { id: "a".into(), role: Role::Admin };
+        let admin = Principal::Key {
+            id: "a".into(),
+            role: Role::Admin,
+        };
         assert!(admin.require(&[Role::Editor]).is_ok());
-        let reader = Principal::Key { id: "r".into(), role: Role::Reader };
+        let reader = Principal::Key {
+            id: "r".into(),
+            role: Role::Reader,
+        };
         assert_eq!(
             reader.require(&[Role::Editor]),
-            Err(AuthError::InsufficientRole { required: vec![Role::Editor], actual: Role::Reader })
+            Err(AuthError::InsufficientRole {
+                required: vec![Role::Editor],
+                actual: Role::Reader
+            })
         );
-        assert_eq!(Principal::Anonymous.require(&[Role::Reader]), Err(AuthError::MissingKey));
+        assert_eq!(
+            Principal::Anonymous.require(&[Role::Reader]),
+            Err(AuthError::MissingKey)
+        );
     }
 }

@@ -58,7 +58,11 @@ pub enum ConfigError {
     #[error("cannot read configuration file {path}: {reason}")]
     File { path: PathBuf, reason: String },
     #[error("{name}={value:?} is not valid: {reason}")]
-    Value { name: &'static str, value: String, reason: String },
+    Value {
+        name: &'static str,
+        value: String,
+        reason: String,
+    },
 }
 
 /// Where environment-only settings are read from; tests pass their own.
@@ -78,7 +82,11 @@ fn parse_bool(name: &'static str, value: String) -> Result<bool, ConfigError> {
     match value.to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Ok(true),
         "0" | "false" | "no" | "off" => Ok(false),
-        _ => Err(ConfigError::Value { name, value, reason: "expected true or false".into() }),
+        _ => Err(ConfigError::Value {
+            name,
+            value,
+            reason: "expected true or false".into(),
+        }),
     }
 }
 
@@ -93,8 +101,11 @@ impl Config {
             Some(path) => read_file(path)?,
             None => FileConfig::default(),
         };
-        let data_dir =
-            store_args.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let data_dir = store_args
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
         let database_url = store_args
             .database_url
             .clone()
@@ -118,9 +129,16 @@ impl Config {
             Some(value) => parse_bool("YZT_LOAD_DEMO_SEED", value)?,
             None => file.load_demo_seed.unwrap_or(true),
         };
-        let reference_data_dir = environment.get("YZT_REFERENCE_DATA_DIR").map(PathBuf::from).or(file.reference_data_dir);
+        let reference_data_dir = environment
+            .get("YZT_REFERENCE_DATA_DIR")
+            .map(PathBuf::from)
+            .or(file.reference_data_dir);
         let cors_allowed_origins = match environment.get("YZT_CORS_ALLOWED_ORIGINS") {
-            Some(value) => value.split(',').map(|origin| origin.trim().to_owned()).filter(|o| !o.is_empty()).collect(),
+            Some(value) => value
+                .split(',')
+                .map(|origin| origin.trim().to_owned())
+                .filter(|o| !o.is_empty())
+                .collect(),
             None => file.cors_allowed_origins.unwrap_or_default(),
         };
         let max_json_body_bytes = match environment.get("YZT_MAX_JSON_BODY_BYTES") {
@@ -160,9 +178,14 @@ impl Config {
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|error| ConfigError::File { path: path.to_owned(), reason: error.to_string() })?;
-    toml::from_str(&text).map_err(|error| ConfigError::File { path: path.to_owned(), reason: error.to_string() })
+    let text = std::fs::read_to_string(path).map_err(|error| ConfigError::File {
+        path: path.to_owned(),
+        reason: error.to_string(),
+    })?;
+    toml::from_str(&text).map_err(|error| ConfigError::File {
+        path: path.to_owned(),
+        reason: error.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -181,7 +204,12 @@ mod tests {
 
     #[test]
     fn defaults_put_the_embedded_store_in_the_data_directory() {
-        let config = Config::resolve(&StoreArgs::default(), None, &FakeEnvironment(HashMap::new())).unwrap();
+        let config = Config::resolve(
+            &StoreArgs::default(),
+            None,
+            &FakeEnvironment(HashMap::new()),
+        )
+        .unwrap();
         assert_eq!(config.database_url, "sqlite://./var/yizhitong.db");
         assert_eq!(config.listen.to_string(), DEFAULT_LISTEN);
         assert!(!config.require_read_key);
@@ -192,8 +220,15 @@ mod tests {
     fn flags_beat_environment_and_environment_beats_the_file() {
         let directory = tempfile::tempdir().unwrap();
         let file = directory.path().join("yzt.toml");
-        std::fs::write(&file, "listen = \"0.0.0.0:9000\"\nrequire_read_key = false\ndata_dir = \"/srv/yzt\"\n").unwrap();
-        let arguments = StoreArgs { config_file: Some(file), ..Default::default() };
+        std::fs::write(
+            &file,
+            "listen = \"0.0.0.0:9000\"\nrequire_read_key = false\ndata_dir = \"/srv/yzt\"\n",
+        )
+        .unwrap();
+        let arguments = StoreArgs {
+            config_file: Some(file),
+            ..Default::default()
+        };
         let environment = FakeEnvironment(HashMap::from([("YZT_REQUIRE_READ_KEY", "true")]));
         let config = Config::resolve(&arguments, Some("127.0.0.1:7000"), &environment).unwrap();
         assert_eq!(config.listen.to_string(), "127.0.0.1:7000");
@@ -206,7 +241,11 @@ mod tests {
         let environment = FakeEnvironment(HashMap::from([("YZT_REQUIRE_READ_KEY", "maybe")]));
         let error = Config::resolve(&StoreArgs::default(), None, &environment).unwrap_err();
         assert!(error.to_string().contains("YZT_REQUIRE_READ_KEY"));
-        let error = Config::resolve(&StoreArgs::default(), Some("nowhere"), &FakeEnvironment(HashMap::new()));
+        let error = Config::resolve(
+            &StoreArgs::default(),
+            Some("nowhere"),
+            &FakeEnvironment(HashMap::new()),
+        );
         assert!(error.is_err());
     }
 }

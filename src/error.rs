@@ -178,13 +178,10 @@ impl Error {
     /// Machine-readable context that helps a caller act on the error.
     pub fn details(&self) -> Option<Value> {
         match self {
-            Error::Registry(error) => error.details(),
-            Error::Store(StoreError::DuplicateAddress { existing_code }) => {
-                Some(serde_json::json!({ "existing_code": existing_code }))
+            Error::Registry(RegistryError::Store(error)) | Error::Store(error) => {
+                store_error_details(error)
             }
-            Error::Store(StoreError::DuplicateSourceId { source_id, existing_code }) => Some(
-                serde_json::json!({ "source_id": source_id, "existing_code": existing_code }),
-            ),
+            Error::Registry(error) => error.details(),
             Error::Auth(AuthError::InsufficientRole { required, actual }) => {
                 Some(serde_json::json!({ "required": required, "actual": actual }))
             }
@@ -194,6 +191,22 @@ impl Error {
             Error::AddressCode(error) => error.details(),
             _ => None,
         }
+    }
+}
+
+fn store_error_details(error: &StoreError) -> Option<Value> {
+    match error {
+        StoreError::DuplicateAddress { existing_code } => {
+            Some(serde_json::json!({ "existing_code": existing_code }))
+        }
+        StoreError::DuplicateSourceId {
+            source_id,
+            existing_code,
+        } => Some(serde_json::json!({ "source_id": source_id, "existing_code": existing_code })),
+        StoreError::VersionConflict {
+            expected, found, ..
+        } => Some(serde_json::json!({ "expected_version": expected, "current_version": found })),
+        _ => None,
     }
 }
 
@@ -251,7 +264,11 @@ impl IntoResponse for Error {
         } else {
             self.to_string()
         };
-        let body = ErrorBody { code: code.as_str(), message, details: self.details() };
+        let body = ErrorBody {
+            code: code.as_str(),
+            message,
+            details: self.details(),
+        };
         (code.http_status(), axum::Json(body)).into_response()
     }
 }
@@ -266,11 +283,30 @@ mod tests {
     fn every_client_error_code_maps_to_a_4xx_status() {
         use ErrorCode::*;
         for code in [
-            InvalidRequest, InvalidJson, InvalidDivisionCode, InvalidAddressCode, InvalidAddress,
-            InvalidCoordinates, InvalidCursor, PageSizeTooLarge, MissingApiKey, InvalidApiKey,
-            InsufficientRole, DivisionNotFound, AddressNotFound, RouteNotFound, MethodNotAllowed,
-            DuplicateAddress, DuplicateSourceId, VersionConflict, AddressRetired, PayloadTooLarge,
-            UnsupportedMediaType, UnknownDivision, DivisionRetired, InvalidSuccessor,
+            InvalidRequest,
+            InvalidJson,
+            InvalidDivisionCode,
+            InvalidAddressCode,
+            InvalidAddress,
+            InvalidCoordinates,
+            InvalidCursor,
+            PageSizeTooLarge,
+            MissingApiKey,
+            InvalidApiKey,
+            InsufficientRole,
+            DivisionNotFound,
+            AddressNotFound,
+            RouteNotFound,
+            MethodNotAllowed,
+            DuplicateAddress,
+            DuplicateSourceId,
+            VersionConflict,
+            AddressRetired,
+            PayloadTooLarge,
+            UnsupportedMediaType,
+            UnknownDivision,
+            DivisionRetired,
+            InvalidSuccessor,
         ] {
             assert!(code.http_status().is_client_error(), "{code:?}");
             let serialized = serde_json::to_value(code).unwrap();

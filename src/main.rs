@@ -16,7 +16,11 @@ use yizhitong::registry::import::import_address_csv;
 use yizhitong::store::{Actor, Role, open_store};
 
 #[derive(Parser)]
-#[command(name = "yizhitong", version, about = "一址通: standard place names and addresses")]
+#[command(
+    name = "yizhitong",
+    version,
+    about = "一址通: standard place names and addresses"
+)]
 struct Cli {
     #[command(flatten)]
     store: StoreArgs,
@@ -71,12 +75,21 @@ enum DbCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let default_level = if matches!(cli.command, Command::Serve { .. }) { "info" } else { "warn" };
+    let default_level = if matches!(cli.command, Command::Serve { .. }) {
+        "info"
+    } else {
+        "warn"
+    };
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level)))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level)),
+        )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the runtime: {error}");
@@ -97,14 +110,21 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Serve { listen } => listen.as_deref(),
         _ => None,
     };
-    let config = Config::resolve(&cli.store, listen, &ProcessEnvironment).map_err(|error| error.to_string())?;
+    let config = Config::resolve(&cli.store, listen, &ProcessEnvironment)
+        .map_err(|error| error.to_string())?;
     match cli.command {
         Command::Serve { .. } => serve(config).await,
-        Command::Import(ImportCommand::Divisions { directory }) => import_divisions(config, directory).await,
+        Command::Import(ImportCommand::Divisions { directory }) => {
+            import_divisions(config, directory).await
+        }
         Command::Import(ImportCommand::Addresses { file }) => import_addresses(config, file).await,
-        Command::Keys(KeysCommand::Create { role, label }) => create_key(config, &role, label).await,
+        Command::Keys(KeysCommand::Create { role, label }) => {
+            create_key(config, &role, label).await
+        }
         Command::Db(DbCommand::Migrate) => {
-            let store = open_store(&config.database_url, &config.data_dir).await.map_err(|e| e.to_string())?;
+            let store = open_store(&config.database_url, &config.data_dir)
+                .await
+                .map_err(|e| e.to_string())?;
             store.migrate().await.map_err(|error| error.to_string())?;
             println!("migrations applied");
             Ok(())
@@ -114,7 +134,9 @@ async fn run(cli: Cli) -> Result<(), String> {
 
 async fn serve(config: Config) -> Result<(), String> {
     let started = Instant::now();
-    let opened = open_registry(&config).await.map_err(|error| error.to_string())?;
+    let opened = open_registry(&config)
+        .await
+        .map_err(|error| error.to_string())?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|error| format!("cannot listen on {}: {error}", config.listen))?;
@@ -127,7 +149,10 @@ async fn serve(config: Config) -> Result<(), String> {
         "serving"
     );
     let app = router(AppState::new(opened.registry, config));
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.map_err(|error| error.to_string())
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|error| error.to_string())
 }
 
 /// Resolves on Ctrl-C or SIGTERM so in-flight requests can finish.
@@ -153,30 +178,43 @@ async fn shutdown_signal() {
 /// Database URLs may carry a password; logs get the URL without it.
 fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => format!("{}://…@{}", &url[..scheme_end], &url[at + 1..]),
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!("{}://…@{}", &url[..scheme_end], &url[at + 1..])
+        }
         _ => url.to_owned(),
     }
 }
 
 async fn import_divisions(config: Config, directory: PathBuf) -> Result<(), String> {
-    let store = open_store(&config.database_url, &config.data_dir).await.map_err(|error| error.to_string())?;
-    store.migrate().await.map_err(|error| error.to_string())?;
-    let (divisions, polygons) = load_reference(store.as_ref(), &ReferenceSource::Directory(directory))
+    let store = open_store(&config.database_url, &config.data_dir)
         .await
         .map_err(|error| error.to_string())?;
-    println!("{}", serde_json::json!({ "divisions": divisions, "polygons": polygons }));
+    store.migrate().await.map_err(|error| error.to_string())?;
+    let (divisions, polygons) =
+        load_reference(store.as_ref(), &ReferenceSource::Directory(directory))
+            .await
+            .map_err(|error| error.to_string())?;
+    println!(
+        "{}",
+        serde_json::json!({ "divisions": divisions, "polygons": polygons })
+    );
     Ok(())
 }
 
 async fn import_addresses(config: Config, file: PathBuf) -> Result<(), String> {
-    let opened = open_registry(&config).await.map_err(|error| error.to_string())?;
-    let input = std::fs::File::open(&file).map_err(|error| format!("cannot open {}: {error}", file.display()))?;
+    let opened = open_registry(&config)
+        .await
+        .map_err(|error| error.to_string())?;
+    let input = std::fs::File::open(&file)
+        .map_err(|error| format!("cannot open {}: {error}", file.display()))?;
     let total_bytes = input.metadata().map(|metadata| metadata.len()).unwrap_or(0);
     // indicatif draws only when standard error is a terminal.
     let progress = indicatif::ProgressBar::new(total_bytes);
     progress.set_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {elapsed} eta {eta}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {bytes}/{total_bytes} {elapsed} eta {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let started = Instant::now();
     let actor = Actor::command_line("import addresses");
@@ -186,7 +224,10 @@ async fn import_addresses(config: Config, file: PathBuf) -> Result<(), String> {
         &actor,
         |row_error| {
             progress.suspend(|| {
-                eprintln!("line {}: [{}] {}", row_error.line, row_error.error_code, row_error.message);
+                eprintln!(
+                    "line {}: [{}] {}",
+                    row_error.line, row_error.error_code, row_error.message
+                );
             })
         },
         |bytes| progress.set_position(bytes),
@@ -195,16 +236,25 @@ async fn import_addresses(config: Config, file: PathBuf) -> Result<(), String> {
     .map_err(|error| error.to_string())?;
     progress.finish_and_clear();
     let mut summary = serde_json::to_value(&report).map_err(|error| error.to_string())?;
-    summary["seconds"] = serde_json::json!((started.elapsed().as_secs_f64() * 100.0).round() / 100.0);
+    summary["seconds"] =
+        serde_json::json!((started.elapsed().as_secs_f64() * 100.0).round() / 100.0);
     println!("{summary}");
     Ok(())
 }
 
 async fn create_key(config: Config, role: &str, label: Option<String>) -> Result<(), String> {
     let role = Role::parse(role).ok_or_else(|| format!("unknown role {role:?}"))?;
-    let opened = open_registry(&config).await.map_err(|error| error.to_string())?;
-    let created = yizhitong::auth::create_key(opened.store.as_ref(), role, label).await.map_err(|error| error.to_string())?;
-    eprintln!("created {} key {} (shown once; store it safely)", created.role.as_str(), created.id);
+    let opened = open_registry(&config)
+        .await
+        .map_err(|error| error.to_string())?;
+    let created = yizhitong::auth::create_key(opened.store.as_ref(), role, label)
+        .await
+        .map_err(|error| error.to_string())?;
+    eprintln!(
+        "created {} key {} (shown once; store it safely)",
+        created.role.as_str(),
+        created.id
+    );
     println!("{}", created.secret_key);
     Ok(())
 }

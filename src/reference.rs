@@ -17,15 +17,28 @@ const EMBEDDED_COUNTY_POLYGONS: &[u8] = include_bytes!("../data/zhejiang_countie
 pub const EMBEDDED_DEMO_SEED: &[u8] = include_bytes!("../seeds/demo_addresses.csv");
 
 const DIVISIONS_FILE: &str = "divisions.tsv.gz";
-const DIVISION_COLUMNS: [&str; 9] =
-    ["code", "name", "level", "parent", "short_name", "aliases", "valid_from", "valid_to", "successor"];
+const DIVISION_COLUMNS: [&str; 9] = [
+    "code",
+    "name",
+    "level",
+    "parent",
+    "short_name",
+    "aliases",
+    "valid_from",
+    "valid_to",
+    "successor",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReferenceError {
     #[error("cannot read {path}: {reason}")]
     Unreadable { path: String, reason: String },
     #[error("{file} line {line}: {reason}")]
-    Malformed { file: String, line: usize, reason: String },
+    Malformed {
+        file: String,
+        line: usize,
+        reason: String,
+    },
 }
 
 pub struct ReferenceData {
@@ -59,21 +72,35 @@ impl ReferenceSource {
         match self {
             ReferenceSource::Embedded => Ok(vec![
                 (DIVISIONS_FILE.to_owned(), EMBEDDED_DIVISIONS.to_vec()),
-                ("zhejiang_counties.geojson.gz".to_owned(), EMBEDDED_COUNTY_POLYGONS.to_vec()),
+                (
+                    "zhejiang_counties.geojson.gz".to_owned(),
+                    EMBEDDED_COUNTY_POLYGONS.to_vec(),
+                ),
             ]),
             ReferenceSource::Directory(directory) => {
-                let mut files = vec![(DIVISIONS_FILE.to_owned(), read_file(&directory.join(DIVISIONS_FILE))?)];
-                let entries = std::fs::read_dir(directory).map_err(|error| unreadable(directory, error))?;
+                let mut files = vec![(
+                    DIVISIONS_FILE.to_owned(),
+                    read_file(&directory.join(DIVISIONS_FILE))?,
+                )];
+                let entries =
+                    std::fs::read_dir(directory).map_err(|error| unreadable(directory, error))?;
                 let mut polygon_files: Vec<PathBuf> = entries
                     .filter_map(|entry| entry.ok().map(|entry| entry.path()))
                     .filter(|path| {
-                        let name = path.file_name().and_then(|name| name.to_str()).unwrap_or("");
+                        let name = path
+                            .file_name()
+                            .and_then(|name| name.to_str())
+                            .unwrap_or("");
                         name.ends_with(".geojson.gz") || name.ends_with(".geojson")
                     })
                     .collect();
                 polygon_files.sort();
                 for path in polygon_files {
-                    let name = path.file_name().and_then(|name| name.to_str()).unwrap_or_default().to_owned();
+                    let name = path
+                        .file_name()
+                        .and_then(|name| name.to_str())
+                        .unwrap_or_default()
+                        .to_owned();
                     files.push((name, read_file(&path)?));
                 }
                 Ok(files)
@@ -99,12 +126,19 @@ impl ReferenceSource {
                 polygons.extend(parse_polygons(&name, &text)?);
             }
         }
-        Ok(ReferenceData { version, divisions, polygons })
+        Ok(ReferenceData {
+            version,
+            divisions,
+            polygons,
+        })
     }
 }
 
 fn unreadable(path: &Path, error: impl std::fmt::Display) -> ReferenceError {
-    ReferenceError::Unreadable { path: path.display().to_string(), reason: error.to_string() }
+    ReferenceError::Unreadable {
+        path: path.display().to_string(),
+        reason: error.to_string(),
+    }
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>, ReferenceError> {
@@ -113,10 +147,13 @@ fn read_file(path: &Path) -> Result<Vec<u8>, ReferenceError> {
 
 fn decompress(name: &str, bytes: &[u8]) -> Result<String, ReferenceError> {
     if !name.ends_with(".gz") {
-        return String::from_utf8(bytes.to_vec()).map_err(|error| unreadable(Path::new(name), error));
+        return String::from_utf8(bytes.to_vec())
+            .map_err(|error| unreadable(Path::new(name), error));
     }
     let mut text = String::new();
-    GzDecoder::new(bytes).read_to_string(&mut text).map_err(|error| unreadable(Path::new(name), error))?;
+    GzDecoder::new(bytes)
+        .read_to_string(&mut text)
+        .map_err(|error| unreadable(Path::new(name), error))?;
     Ok(text)
 }
 
@@ -127,20 +164,37 @@ fn optional(field: &str) -> Option<String> {
 
 /// Parses the divisions TSV documented in `data/README.md`.
 pub fn parse_divisions(file: &str, text: &str) -> Result<Vec<Division>, ReferenceError> {
-    let malformed = |line: usize, reason: String| ReferenceError::Malformed { file: file.to_owned(), line, reason };
+    let malformed = |line: usize, reason: String| ReferenceError::Malformed {
+        file: file.to_owned(),
+        line,
+        reason,
+    };
     let mut lines = text.lines().enumerate();
-    let header: Vec<&str> = lines.next().map(|(_, header)| header.split('\t').collect()).unwrap_or_default();
+    let header: Vec<&str> = lines
+        .next()
+        .map(|(_, header)| header.split('\t').collect())
+        .unwrap_or_default();
     if header != DIVISION_COLUMNS {
-        return Err(malformed(1, format!("expected the header {DIVISION_COLUMNS:?}")));
+        return Err(malformed(
+            1,
+            format!("expected the header {DIVISION_COLUMNS:?}"),
+        ));
     }
     let code = |line: usize, field: &str| -> Result<Option<String>, ReferenceError> {
         optional(field)
-            .map(|code| DivisionCode::parse(&code).map(|code| code.to_string()).map_err(|error| malformed(line, error.to_string())))
+            .map(|code| {
+                DivisionCode::parse(&code)
+                    .map(|code| code.to_string())
+                    .map_err(|error| malformed(line, error.to_string()))
+            })
             .transpose()
     };
     let date = |line: usize, field: &str| -> Result<Option<NaiveDate>, ReferenceError> {
         optional(field)
-            .map(|date| date.parse().map_err(|_| malformed(line, format!("{date:?} is not a YYYY-MM-DD date"))))
+            .map(|date| {
+                date.parse()
+                    .map_err(|_| malformed(line, format!("{date:?} is not a YYYY-MM-DD date")))
+            })
             .transpose()
     };
     let mut divisions = Vec::with_capacity(text.len() / 48);
@@ -151,12 +205,20 @@ pub fn parse_divisions(file: &str, text: &str) -> Result<Vec<Division>, Referenc
         }
         let fields: Vec<&str> = row.split('\t').collect();
         if fields.len() != DIVISION_COLUMNS.len() {
-            return Err(malformed(line, format!("expected {} fields, found {}", DIVISION_COLUMNS.len(), fields.len())));
+            return Err(malformed(
+                line,
+                format!(
+                    "expected {} fields, found {}",
+                    DIVISION_COLUMNS.len(),
+                    fields.len()
+                ),
+            ));
         }
         divisions.push(Division {
             code: code(line, fields[0])?.ok_or_else(|| malformed(line, "missing code".into()))?,
             name: optional(fields[1]).ok_or_else(|| malformed(line, "missing name".into()))?,
-            level: DivisionLevel::parse(fields[2]).ok_or_else(|| malformed(line, format!("unknown level {:?}", fields[2])))?,
+            level: DivisionLevel::parse(fields[2])
+                .ok_or_else(|| malformed(line, format!("unknown level {:?}", fields[2])))?,
             parent_code: code(line, fields[3])?,
             short_name: optional(fields[4]),
             aliases: fields[5].split('|').filter_map(optional).collect(),
@@ -171,20 +233,38 @@ pub fn parse_divisions(file: &str, text: &str) -> Result<Vec<Division>, Referenc
 /// Reads a GeoJSON FeatureCollection whose features carry a 12-digit `code` property
 /// and a Polygon or MultiPolygon geometry.
 pub fn parse_polygons(file: &str, text: &str) -> Result<Vec<DivisionPolygon>, ReferenceError> {
-    let malformed = |feature: usize, reason: String| ReferenceError::Malformed { file: file.to_owned(), line: feature, reason };
-    let collection: serde_json::Value = serde_json::from_str(text).map_err(|error| malformed(0, error.to_string()))?;
-    let features = collection["features"].as_array().ok_or_else(|| malformed(0, "not a FeatureCollection".into()))?;
+    let malformed = |feature: usize, reason: String| ReferenceError::Malformed {
+        file: file.to_owned(),
+        line: feature,
+        reason,
+    };
+    let collection: serde_json::Value =
+        serde_json::from_str(text).map_err(|error| malformed(0, error.to_string()))?;
+    let features = collection["features"]
+        .as_array()
+        .ok_or_else(|| malformed(0, "not a FeatureCollection".into()))?;
     let mut polygons = Vec::with_capacity(features.len());
     for (index, feature) in features.iter().enumerate() {
         let code = feature["properties"]["code"]
             .as_str()
             .and_then(|code| DivisionCode::parse(code).ok())
-            .ok_or_else(|| malformed(index + 1, "feature without a division code property \"code\"".into()))?;
+            .ok_or_else(|| {
+                malformed(
+                    index + 1,
+                    "feature without a division code property \"code\"".into(),
+                )
+            })?;
         let geometry = &feature["geometry"];
         if !matches!(geometry["type"].as_str(), Some("Polygon" | "MultiPolygon")) {
-            return Err(malformed(index + 1, "geometry is not a Polygon or MultiPolygon".into()));
+            return Err(malformed(
+                index + 1,
+                "geometry is not a Polygon or MultiPolygon".into(),
+            ));
         }
-        polygons.push(DivisionPolygon { code: code.to_string(), geometry_geojson: geometry.to_string() });
+        polygons.push(DivisionPolygon {
+            code: code.to_string(),
+            geometry_geojson: geometry.to_string(),
+        });
     }
     Ok(polygons)
 }
@@ -196,7 +276,12 @@ mod tests {
     #[test]
     fn the_embedded_data_has_every_level_and_the_ningbo_merges() {
         let data = ReferenceSource::Embedded.load().unwrap();
-        let count = |level| data.divisions.iter().filter(|d| d.level == level && d.is_current()).count();
+        let count = |level| {
+            data.divisions
+                .iter()
+                .filter(|d| d.level == level && d.is_current())
+                .count()
+        };
         // NBS lists 2,978 counties, 41,352 towns and 620,573 villages; three placeholder
         // "counties" (东莞, 中山, 儋州) and 金门's placeholder town and village carry
         // their parent's code once padded to 12 digits, so they are the parent row.
@@ -205,7 +290,11 @@ mod tests {
         assert_eq!(count(DivisionLevel::County), 2978 - 3);
         assert_eq!(count(DivisionLevel::Town), 41_352 - 1);
         assert_eq!(count(DivisionLevel::Village), 620_573 - 1);
-        let jiangdong = data.divisions.iter().find(|d| d.code == "330204000000").unwrap();
+        let jiangdong = data
+            .divisions
+            .iter()
+            .find(|d| d.code == "330204000000")
+            .unwrap();
         assert_eq!(jiangdong.successor_code.as_deref(), Some("330212000000"));
         assert!(jiangdong.valid_to.is_some());
         assert_eq!(data.polygons.len(), 90);

@@ -24,6 +24,7 @@ CREATE TABLE division_names (
     code TEXT NOT NULL,
     PRIMARY KEY (name, code)
 ) WITHOUT ROWID;
+CREATE INDEX division_names_code ON division_names (code);
 
 CREATE TABLE division_polygons (
     code     TEXT PRIMARY KEY,

@@ -45,7 +45,10 @@ pub async fn create_address(
 #[utoipa::path(get, path = "/v1/addresses/{code}", tag = "addresses",
     params(("code" = String, Path, description = "20-character address code")),
     responses((status = 200, body = StandardAddress), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn get_address(State(state): State<AppState>, PathParams(code): PathParams<String>) -> Result<Json<StandardAddress>> {
+pub async fn get_address(
+    State(state): State<AppState>,
+    PathParams(code): PathParams<String>,
+) -> Result<Json<StandardAddress>> {
     Ok(Json(state.registry.address(&checked_code(&code)?).await?))
 }
 
@@ -88,8 +91,17 @@ pub async fn retire_address(
 ) -> Result<Json<StandardAddress>> {
     let actor = writer(&principal)?;
     let code = checked_code(&code)?;
-    let successor = request.successor_code.as_deref().map(checked_code).transpose()?;
-    Ok(Json(state.registry.retire(&code, &request.reason, successor.as_deref(), &actor).await?))
+    let successor = request
+        .successor_code
+        .as_deref()
+        .map(checked_code)
+        .transpose()?;
+    Ok(Json(
+        state
+            .registry
+            .retire(&code, &request.reason, successor.as_deref(), &actor)
+            .await?,
+    ))
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -149,13 +161,24 @@ pub async fn list_addresses(
         .status
         .as_deref()
         .map(|status| {
-            AddressStatus::parse(status)
-                .ok_or_else(|| RequestError::InvalidRequest(format!("status {status:?} is not active or retired")))
+            AddressStatus::parse(status).ok_or_else(|| {
+                RequestError::InvalidRequest(format!("status {status:?} is not active or retired"))
+            })
         })
         .transpose()?;
     let after = query.cursor.as_deref().map(cursor::decode).transpose()?;
-    let filter = AddressFilter { division_prefix, status };
-    let addresses = state.registry.list(&filter, after.as_deref(), limit).await?;
-    let next_cursor = (addresses.len() == limit as usize).then(|| cursor::encode(&addresses[addresses.len() - 1].code));
-    Ok(Json(AddressPage { addresses, next_cursor }))
+    let filter = AddressFilter {
+        division_prefix,
+        status,
+    };
+    let addresses = state
+        .registry
+        .list(&filter, after.as_deref(), limit)
+        .await?;
+    let next_cursor = (addresses.len() == limit as usize)
+        .then(|| cursor::encode(&addresses[addresses.len() - 1].code));
+    Ok(Json(AddressPage {
+        addresses,
+        next_cursor,
+    }))
 }

@@ -33,6 +33,10 @@ pub async fn audit_log(
 ) -> Result<Json<AuditPage>> {
     principal.require(&[Role::Admin])?;
     let limit = page_size(query.limit, 100, 1000)?;
-    let entries = state.registry.store().audit_entries(query.after, limit).await?;
+    let entries = state
+        .registry
+        .store()
+        .audit_entries(query.after, limit)
+        .await?;
     Ok(Json(AuditPage { entries }))
 }

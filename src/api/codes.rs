@@ -29,13 +29,20 @@ pub struct CodeProblem {
     responses((status = 200, body = CodeValidation)))]
 pub async fn validate_code(PathParams(code): PathParams<String>) -> Json<CodeValidation> {
     Json(match validate_address_code(&code) {
-        Ok(parts) => CodeValidation { valid: true, parts: Some(parts), error: None },
+        Ok(parts) => CodeValidation {
+            valid: true,
+            parts: Some(parts),
+            error: None,
+        },
         Err(problem) => {
             let error = Error::from(problem);
             CodeValidation {
                 valid: false,
                 parts: None,
-                error: Some(CodeProblem { code: error.code().as_str(), message: error.to_string() }),
+                error: Some(CodeProblem {
+                    code: error.code().as_str(),
+                    message: error.to_string(),
+                }),
             }
         }
     })

@@ -47,7 +47,11 @@ fn view(state: &AppState, division: Division) -> DivisionView {
         current: division.is_current(),
         parents: chain
             .into_iter()
-            .map(|ancestor| DivisionRef { code: ancestor.code, name: ancestor.name, level: ancestor.level })
+            .map(|ancestor| DivisionRef {
+                code: ancestor.code,
+                name: ancestor.name,
+                level: ancestor.level,
+            })
             .collect(),
         division,
     }
@@ -57,7 +61,10 @@ fn view(state: &AppState, division: Division) -> DivisionView {
 #[utoipa::path(get, path = "/v1/divisions/{code}", tag = "divisions",
     params(("code" = String, Path, description = "Division code, e.g. 330212 or 330212001005")),
     responses((status = 200, body = DivisionView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn get_division(State(state): State<AppState>, PathParams(code): PathParams<String>) -> Result<Json<DivisionView>> {
+pub async fn get_division(
+    State(state): State<AppState>,
+    PathParams(code): PathParams<String>,
+) -> Result<Json<DivisionView>> {
     let division = state.registry.division(&code)?;
     Ok(Json(view(&state, division)))
 }
@@ -71,8 +78,17 @@ pub async fn division_children(
     PathParams(code): PathParams<String>,
 ) -> Result<Json<DivisionList>> {
     let division = state.registry.division(&code)?;
-    let children = state.registry.divisions().children(&division.code).unwrap_or_default();
-    Ok(Json(DivisionList { divisions: children.into_iter().map(|child| view(&state, child)).collect() }))
+    let children = state
+        .registry
+        .divisions()
+        .children(&division.code)
+        .unwrap_or_default();
+    Ok(Json(DivisionList {
+        divisions: children
+            .into_iter()
+            .map(|child| view(&state, child))
+            .collect(),
+    }))
 }
 
 /// Divisions by name, short name or alias: exact matches first, then prefixes.
@@ -90,5 +106,10 @@ pub async fn search_divisions(
         return Err(RequestError::InvalidRequest("q is longer than 100 characters".into()).into());
     }
     let found = state.registry.divisions().search(&search.q, limit as usize);
-    Ok(Json(DivisionList { divisions: found.into_iter().map(|division| view(&state, division)).collect() }))
+    Ok(Json(DivisionList {
+        divisions: found
+            .into_iter()
+            .map(|division| view(&state, division))
+            .collect(),
+    }))
 }

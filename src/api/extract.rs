@@ -29,9 +29,9 @@ where
 
 fn json_rejection(rejection: JsonRejection) -> Error {
     let error = match &rejection {
-        JsonRejection::MissingJsonContentType(_) => {
-            RequestError::UnsupportedMediaType("send the body as Content-Type: application/json".into())
-        }
+        JsonRejection::MissingJsonContentType(_) => RequestError::UnsupportedMediaType(
+            "send the body as Content-Type: application/json".into(),
+        ),
         JsonRejection::BytesRejection(_) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
             RequestError::PayloadTooLarge
         }
@@ -54,7 +54,9 @@ where
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Query(value)| QueryParams(value))
-            .map_err(|rejection: QueryRejection| RequestError::InvalidRequest(rejection.body_text()).into())
+            .map_err(|rejection: QueryRejection| {
+                RequestError::InvalidRequest(rejection.body_text()).into()
+            })
     }
 }
 
@@ -72,6 +74,8 @@ where
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Path(value)| PathParams(value))
-            .map_err(|rejection: PathRejection| RequestError::InvalidRequest(rejection.body_text()).into())
+            .map_err(|rejection: PathRejection| {
+                RequestError::InvalidRequest(rejection.body_text()).into()
+            })
     }
 }

@@ -12,7 +12,9 @@ use axum::response::Response;
 use super::AppState;
 
 /// Upper bounds of the latency buckets, in seconds.
-const LATENCY_BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
+const LATENCY_BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
 
 #[derive(Default)]
 struct RouteLatency {
@@ -29,7 +31,12 @@ pub struct Metrics {
 
 impl Metrics {
     fn record(&self, method: &str, route: &str, status: u16, seconds: f64) {
-        *self.requests.lock().expect("metrics lock").entry((method.to_owned(), route.to_owned(), status)).or_default() += 1;
+        *self
+            .requests
+            .lock()
+            .expect("metrics lock")
+            .entry((method.to_owned(), route.to_owned(), status))
+            .or_default() += 1;
         let mut latency = self.latency.lock().expect("metrics lock");
         let route_latency = latency.entry(route.to_owned()).or_default();
         route_latency.count += 1;
@@ -44,7 +51,9 @@ impl Metrics {
     /// Renders every metric; `gauges` are point-in-time values supplied by the caller.
     pub fn render(&self, gauges: &[(&str, &str, f64)]) -> String {
         let mut text = String::new();
-        text.push_str("# HELP yzt_http_requests_total HTTP requests by method, route and status.\n");
+        text.push_str(
+            "# HELP yzt_http_requests_total HTTP requests by method, route and status.\n",
+        );
         text.push_str("# TYPE yzt_http_requests_total counter\n");
         let requests = self.requests.lock().expect("metrics lock");
         let mut keys: Vec<_> = requests.keys().collect();
@@ -76,11 +85,22 @@ impl Metrics {
                 "yzt_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}",
                 route_latency.count
             );
-            let _ = writeln!(text, "yzt_http_request_duration_seconds_sum{{route=\"{route}\"}} {}", route_latency.sum_seconds);
-            let _ = writeln!(text, "yzt_http_request_duration_seconds_count{{route=\"{route}\"}} {}", route_latency.count);
+            let _ = writeln!(
+                text,
+                "yzt_http_request_duration_seconds_sum{{route=\"{route}\"}} {}",
+                route_latency.sum_seconds
+            );
+            let _ = writeln!(
+                text,
+                "yzt_http_request_duration_seconds_count{{route=\"{route}\"}} {}",
+                route_latency.count
+            );
         }
         for (name, help, value) in gauges {
-            let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+            let _ = writeln!(
+                text,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+            );
         }
         text
     }
@@ -88,7 +108,11 @@ impl Metrics {
 
 /// Records every request under its route template (`/v1/addresses/{code}`), never
 /// under the raw path, so label cardinality stays bounded.
-pub async fn record_request(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn record_request(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let method = request.method().to_string();
     let route = request
@@ -96,6 +120,11 @@ pub async fn record_request(State(state): State<AppState>, request: Request, nex
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
     let response = next.run(request).await;
-    state.metrics.record(&method, &route, response.status().as_u16(), started.elapsed().as_secs_f64());
+    state.metrics.record(
+        &method,
+        &route,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
     response
 }

@@ -35,7 +35,12 @@ pub struct AppState {
 impl AppState {
     pub fn new(registry: Arc<Registry>, config: Config) -> Self {
         let keys = Arc::new(KeyVerifier::new(registry.store().clone()));
-        AppState { registry, keys, config: Arc::new(config), metrics: Arc::default() }
+        AppState {
+            registry,
+            keys,
+            config: Arc::new(config),
+            metrics: Arc::default(),
+        }
     }
 }
 
@@ -43,9 +48,18 @@ pub fn router(state: AppState) -> Router {
     let v1 = Router::new()
         .route("/divisions", get(divisions::search_divisions))
         .route("/divisions/{code}", get(divisions::get_division))
-        .route("/divisions/{code}/children", get(divisions::division_children))
-        .route("/addresses", post(addresses::create_address).get(addresses::list_addresses))
-        .route("/addresses/{code}", get(addresses::get_address).patch(addresses::patch_address))
+        .route(
+            "/divisions/{code}/children",
+            get(divisions::division_children),
+        )
+        .route(
+            "/addresses",
+            post(addresses::create_address).get(addresses::list_addresses),
+        )
+        .route(
+            "/addresses/{code}",
+            get(addresses::get_address).patch(addresses::patch_address),
+        )
         .route("/addresses/{code}/retire", post(addresses::retire_address))
         .route("/addresses/{code}/history", get(addresses::address_history))
         .route("/codes/{code}/validate", get(codes::validate_code))
@@ -61,17 +75,27 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .layer(DefaultBodyLimit::max(state.config.max_json_body_bytes))
         .layer(cors)
-        .route_layer(middleware::from_fn_with_state(state.clone(), metrics::record_request))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            metrics::record_request,
+        ))
         .with_state(state)
 }
 
 fn cors_layer(config: &Config) -> CorsLayer {
-    let origins: Vec<HeaderValue> =
-        config.cors_allowed_origins.iter().filter_map(|origin| HeaderValue::from_str(origin).ok()).collect();
+    let origins: Vec<HeaderValue> = config
+        .cors_allowed_origins
+        .iter()
+        .filter_map(|origin| HeaderValue::from_str(origin).ok())
+        .collect();
     let layer = CorsLayer::new()
         .allow_methods(tower_http::cors::Any)
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]);
-    if config.cors_allowed_origins.iter().any(|origin| origin == "*") {
+    if config
+        .cors_allowed_origins
+        .iter()
+        .any(|origin| origin == "*")
+    {
         layer.allow_origin(tower_http::cors::Any)
     } else {
         layer.allow_origin(AllowOrigin::list(origins))
@@ -89,10 +113,13 @@ async fn method_not_allowed() -> Error {
 /// Resolves the bearer key into a [`Principal`] for the handlers. A key that is sent
 /// must be valid; reads without a key pass unless the configuration requires one.
 async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let presented = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .map(|value| value.to_str().ok().and_then(|value| value.strip_prefix("Bearer ")).map(str::to_owned));
+    let presented = request.headers().get(header::AUTHORIZATION).map(|value| {
+        value
+            .to_str()
+            .ok()
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .map(str::to_owned)
+    });
     let principal = match presented {
         None => Principal::Anonymous,
         Some(None) => return Error::from(AuthError::InvalidKey).into_response(),
@@ -122,17 +149,27 @@ pub(crate) mod cursor {
     }
 
     pub fn decode(cursor: &str) -> Result<String, RequestError> {
-        let bytes = URL_SAFE_NO_PAD.decode(cursor.as_bytes()).map_err(|_| RequestError::InvalidCursor)?;
+        let bytes = URL_SAFE_NO_PAD
+            .decode(cursor.as_bytes())
+            .map_err(|_| RequestError::InvalidCursor)?;
         String::from_utf8(bytes).map_err(|_| RequestError::InvalidCursor)
     }
 }
 
 /// The page size a list request asked for, checked against the maximum.
-pub(crate) fn page_size(requested: Option<u32>, default: u32, maximum: u32) -> Result<u32, RequestError> {
+pub(crate) fn page_size(
+    requested: Option<u32>,
+    default: u32,
+    maximum: u32,
+) -> Result<u32, RequestError> {
     match requested {
         None => Ok(default),
-        Some(0) => Err(RequestError::InvalidRequest("limit must be at least 1".into())),
-        Some(requested) if requested > maximum => Err(RequestError::PageSizeTooLarge { requested, maximum }),
+        Some(0) => Err(RequestError::InvalidRequest(
+            "limit must be at least 1".into(),
+        )),
+        Some(requested) if requested > maximum => {
+            Err(RequestError::PageSizeTooLarge { requested, maximum })
+        }
         Some(requested) => Ok(requested),
     }
 }

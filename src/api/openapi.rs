@@ -44,7 +44,12 @@ impl Modify for BearerKey {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "api_key",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some("yizhitong keys create")).build()),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("yizhitong keys create"))
+                    .build(),
+            ),
         );
     }
 }

@@ -18,7 +18,10 @@ pub struct Health {
 /// 200 once the service has loaded its data and serves requests.
 #[utoipa::path(get, path = "/healthz", tag = "system", responses((status = 200, body = Health)))]
 pub async fn healthz(State(state): State<AppState>) -> Json<Health> {
-    Json(Health { status: "ok", divisions: state.registry.divisions().len() })
+    Json(Health {
+        status: "ok",
+        divisions: state.registry.divisions().len(),
+    })
 }
 
 /// Prometheus text exposition.
@@ -27,8 +30,16 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse>
     let addresses = state.registry.store().count_addresses().await?;
     let divisions = state.registry.divisions().len();
     let body = state.metrics.render(&[
-        ("yzt_addresses", "Standard addresses in the registry, active and retired.", addresses as f64),
-        ("yzt_divisions", "Divisions in the in-memory tree.", divisions as f64),
+        (
+            "yzt_addresses",
+            "Standard addresses in the registry, active and retired.",
+            addresses as f64,
+        ),
+        (
+            "yzt_divisions",
+            "Divisions in the in-memory tree.",
+            divisions as f64,
+        ),
     ]);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body))
 }

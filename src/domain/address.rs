@@ -38,7 +38,10 @@ pub struct GeoPoint {
 
 impl GeoPoint {
     /// Accepts both coordinates or neither; NaN and out-of-range values are refused.
-    pub fn from_optional(lon: Option<f64>, lat: Option<f64>) -> Result<Option<Self>, CoordinateError> {
+    pub fn from_optional(
+        lon: Option<f64>,
+        lat: Option<f64>,
+    ) -> Result<Option<Self>, CoordinateError> {
         match (lon, lat) {
             (None, None) => Ok(None),
             (Some(lon), Some(lat)) => {
@@ -121,7 +124,15 @@ impl AddressComponents {
     }
 
     fn ordered(&self) -> [&Option<String>; 7] {
-        [&self.road, &self.road_no, &self.place, &self.building, &self.unit, &self.floor, &self.room]
+        [
+            &self.road,
+            &self.road_no,
+            &self.place,
+            &self.building,
+            &self.unit,
+            &self.floor,
+            &self.room,
+        ]
     }
 
     /// Two addresses are the same when division and every canonical component agree.
@@ -136,7 +147,10 @@ impl AddressComponents {
     }
 
     /// Standard text: the division chain (province first) followed by the components.
-    pub fn compose_standard_text<'a>(&self, division_names: impl IntoIterator<Item = &'a str>) -> String {
+    pub fn compose_standard_text<'a>(
+        &self,
+        division_names: impl IntoIterator<Item = &'a str>,
+    ) -> String {
         let mut text: String = division_names.into_iter().collect();
         for component in self.ordered().into_iter().flatten() {
             text.push_str(component);
@@ -148,7 +162,9 @@ impl AddressComponents {
 fn canonical_slot(value: Option<&str>, slot: Slot) -> Result<Option<String>, ComponentError> {
     let Some(raw) = value else { return Ok(None) };
     if raw.chars().any(char::is_control) {
-        return Err(ComponentError::ControlCharacter { field: slot.field_name() });
+        return Err(ComponentError::ControlCharacter {
+            field: slot.field_name(),
+        });
     }
     let cleaned = clean_component(raw);
     if cleaned.is_empty() {
@@ -163,7 +179,9 @@ fn canonical_slot(value: Option<&str>, slot: Slot) -> Result<Option<String>, Com
         Slot::Room => with_suffix(&cleaned, &["室", "房", "号"], "室"),
     };
     if canonical.chars().count() > MAX_COMPONENT_CHARS {
-        return Err(ComponentError::TooLong { field: slot.field_name() });
+        return Err(ComponentError::TooLong {
+            field: slot.field_name(),
+        });
     }
     Ok(Some(canonical))
 }
@@ -195,7 +213,9 @@ fn canonical_road_number(cleaned: &str) -> String {
     let converted = arabic_number_prefix(&unified);
     let stem = converted.strip_suffix('号').unwrap_or(&converted);
     let is_plain_or_annex = !stem.is_empty()
-        && stem.split('-').all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric()))
+        && stem
+            .split('-')
+            .all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric()))
         && stem.split('-').count() <= 2;
     if is_plain_or_annex {
         format!("{}号", stem.to_ascii_uppercase())
@@ -213,12 +233,17 @@ fn canonical_floor(cleaned: &str) -> String {
     for basement_prefix in ["地下", "负", "B", "-"] {
         if let Some(rest) = upper.strip_prefix(basement_prefix) {
             let number = with_suffix(rest, &["层", "楼", "F"], "层");
-            if number.strip_suffix('层').is_some_and(|n| n.chars().all(|c| c.is_ascii_digit())) {
+            if number
+                .strip_suffix('层')
+                .is_some_and(|n| n.chars().all(|c| c.is_ascii_digit()))
+            {
                 return format!("地下{number}");
             }
         }
     }
-    let without_leading_f = upper.strip_prefix('F').filter(|rest| rest.chars().all(|c| c.is_ascii_digit()));
+    let without_leading_f = upper
+        .strip_prefix('F')
+        .filter(|rest| rest.chars().all(|c| c.is_ascii_digit()));
     match without_leading_f {
         Some(rest) if !rest.is_empty() => format!("{rest}层"),
         _ => with_suffix(cleaned, &["层", "楼", "F", "f"], "层"),
@@ -299,7 +324,10 @@ mod tests {
     use super::*;
 
     fn canonical(building: &str) -> Option<String> {
-        let components = AddressComponents { building: Some(building.into()), ..Default::default() };
+        let components = AddressComponents {
+            building: Some(building.into()),
+            ..Default::default()
+        };
         components.canonicalized().unwrap().building
     }
 
@@ -326,7 +354,11 @@ mod tests {
         let canonical = raw.canonicalized().unwrap();
         assert_eq!(canonical.road.as_deref(), Some("天童南路"));
         assert_eq!(canonical.road_no.as_deref(), Some("588号"));
-        assert_eq!(canonical.place.as_deref(), Some("九州花园"), "numerals inside names stay");
+        assert_eq!(
+            canonical.place.as_deref(),
+            Some("九州花园"),
+            "numerals inside names stay"
+        );
         assert_eq!(canonical.building.as_deref(), Some("12幢"));
         assert_eq!(canonical.unit.as_deref(), Some("2单元"));
         assert_eq!(canonical.floor.as_deref(), Some("5层"));
@@ -350,12 +382,27 @@ mod tests {
 
     #[test]
     fn blank_components_are_absent_and_control_characters_refused() {
-        let components = AddressComponents { road: Some("  ".into()), ..Default::default() };
+        let components = AddressComponents {
+            road: Some("  ".into()),
+            ..Default::default()
+        };
         assert!(components.canonicalized().unwrap().is_empty());
-        let components = AddressComponents { place: Some("a\u{1f}b".into()), ..Default::default() };
-        assert!(matches!(components.canonicalized(), Err(ComponentError::ControlCharacter { .. })));
-        let components = AddressComponents { place: Some("长".repeat(65)), ..Default::default() };
-        assert!(matches!(components.canonicalized(), Err(ComponentError::TooLong { .. })));
+        let components = AddressComponents {
+            place: Some("a\u{1f}b".into()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            components.canonicalized(),
+            Err(ComponentError::ControlCharacter { .. })
+        ));
+        let components = AddressComponents {
+            place: Some("长".repeat(65)),
+            ..Default::default()
+        };
+        assert!(matches!(
+            components.canonicalized(),
+            Err(ComponentError::TooLong { .. })
+        ));
     }
 
     #[test]
@@ -369,8 +416,15 @@ mod tests {
             components.compose_standard_text(["浙江省", "宁波市", "鄞州区"]),
             "浙江省宁波市鄞州区中山路1号"
         );
-        let other = AddressComponents { place: Some("中山路".into()), road_no: Some("1号".into()), ..Default::default() };
-        assert_ne!(components.identity_key("330212000000"), other.identity_key("330212000000"));
+        let other = AddressComponents {
+            place: Some("中山路".into()),
+            road_no: Some("1号".into()),
+            ..Default::default()
+        };
+        assert_ne!(
+            components.identity_key("330212000000"),
+            other.identity_key("330212000000")
+        );
     }
 
     #[test]
@@ -379,6 +433,10 @@ mod tests {
         assert!(GeoPoint::from_optional(Some(121.5), None).is_err());
         assert!(GeoPoint::from_optional(Some(f64::NAN), Some(29.8)).is_err());
         assert!(GeoPoint::from_optional(Some(121.5), Some(91.0)).is_err());
-        assert!(GeoPoint::from_optional(Some(121.5), Some(29.8)).unwrap().is_some());
+        assert!(
+            GeoPoint::from_optional(Some(121.5), Some(29.8))
+                .unwrap()
+                .is_some()
+        );
     }
 }

@@ -43,7 +43,11 @@ pub fn mod11_2_check_character(digits: &str) -> Option<char> {
         remainder = ((remainder + digit) * 2) % 11;
     }
     let check = (12 - remainder) % 11;
-    Some(if check == 10 { 'X' } else { char::from_digit(check, 10).expect("check < 10") })
+    Some(if check == 10 {
+        'X'
+    } else {
+        char::from_digit(check, 10).expect("check < 10")
+    })
 }
 
 /// Builds the code for `serial` under a 12-digit division code.
@@ -53,7 +57,8 @@ pub fn compose_address_code(division_code: &str, serial: u32) -> Result<String, 
     }
     debug_assert_eq!(division_code.len(), 12);
     let body = format!("{division_code}{serial:0width$}", width = SERIAL_DIGITS);
-    let check = mod11_2_check_character(&body).ok_or(AddressCodeError::NotADigit { position: 1 })?;
+    let check =
+        mod11_2_check_character(&body).ok_or(AddressCodeError::NotADigit { position: 1 })?;
     Ok(format!("{body}{check}"))
 }
 
@@ -71,11 +76,15 @@ pub struct ValidatedAddressCode {
 pub fn validate_address_code(input: &str) -> Result<ValidatedAddressCode, AddressCodeError> {
     let characters: Vec<char> = input.trim().chars().collect();
     if characters.len() != ADDRESS_CODE_LENGTH {
-        return Err(AddressCodeError::WrongLength { actual: characters.len() });
+        return Err(AddressCodeError::WrongLength {
+            actual: characters.len(),
+        });
     }
     for (index, character) in characters[..19].iter().enumerate() {
         if !character.is_ascii_digit() {
-            return Err(AddressCodeError::NotADigit { position: index + 1 });
+            return Err(AddressCodeError::NotADigit {
+                position: index + 1,
+            });
         }
     }
     let found = characters[19].to_ascii_uppercase();
@@ -150,7 +159,10 @@ mod tests {
 
     #[test]
     fn malformed_codes_say_what_is_wrong() {
-        assert_eq!(validate_address_code("123"), Err(AddressCodeError::WrongLength { actual: 3 }));
+        assert_eq!(
+            validate_address_code("123"),
+            Err(AddressCodeError::WrongLength { actual: 3 })
+        );
         assert_eq!(
             validate_address_code("33021200100000000A1X"),
             Err(AddressCodeError::NotADigit { position: 18 })

@@ -5,7 +5,19 @@ use std::fmt;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum DivisionLevel {
     Province,
@@ -73,7 +85,9 @@ impl DivisionCode {
         let well_formed = matches!(trimmed.len(), 2 | 4 | 6 | 9 | 12)
             && trimmed.bytes().all(|byte| byte.is_ascii_digit());
         if !well_formed {
-            return Err(DivisionCodeError::Malformed { input: input.to_owned() });
+            return Err(DivisionCodeError::Malformed {
+                input: input.to_owned(),
+            });
         }
         Ok(DivisionCode(format!("{trimmed:0<12}")))
     }
@@ -169,15 +183,31 @@ mod tests {
 
     #[test]
     fn short_codes_are_zero_padded_to_twelve_digits() {
-        assert_eq!(DivisionCode::parse("330212").unwrap().as_str(), "330212000000");
-        assert_eq!(DivisionCode::parse("330212001").unwrap().as_str(), "330212001000");
-        assert_eq!(DivisionCode::parse(" 330212001005 ").unwrap().as_str(), "330212001005");
+        assert_eq!(
+            DivisionCode::parse("330212").unwrap().as_str(),
+            "330212000000"
+        );
+        assert_eq!(
+            DivisionCode::parse("330212001").unwrap().as_str(),
+            "330212001000"
+        );
+        assert_eq!(
+            DivisionCode::parse(" 330212001005 ").unwrap().as_str(),
+            "330212001005"
+        );
         assert_eq!(DivisionCode::parse("33").unwrap().as_str(), "330000000000");
     }
 
     #[test]
     fn malformed_codes_are_rejected() {
-        for input in ["", "3302", "33021", "3302120010", "33021200100a", "３３０２１２"] {
+        for input in [
+            "",
+            "3302",
+            "33021",
+            "3302120010",
+            "33021200100a",
+            "３３０２１２",
+        ] {
             if input == "3302" {
                 continue; // four digits is a city code
             }

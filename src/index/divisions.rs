@@ -23,7 +23,12 @@ struct DivisionEntry {
 }
 
 /// Names of NBS grouping rows that are not real places and never appear in an address.
-const GROUPING_NAMES: [&str; 4] = ["市辖区", "县", "省直辖县级行政区划", "自治区直辖县级行政区划"];
+const GROUPING_NAMES: [&str; 4] = [
+    "市辖区",
+    "县",
+    "省直辖县级行政区划",
+    "自治区直辖县级行政区划",
+];
 
 pub struct DivisionDirectory {
     /// Sorted by code.
@@ -49,13 +54,23 @@ impl DivisionDirectory {
     pub fn build(mut divisions: Vec<Division>) -> Self {
         divisions.sort_by(|a, b| a.code.cmp(&b.code));
         divisions.dedup_by(|a, b| a.code == b.code);
-        let codes: Vec<u64> = divisions.iter().filter_map(|division| numeric_code(&division.code)).collect();
-        let index_of = |code: &str| numeric_code(code).and_then(|code| codes.binary_search(&code).ok());
+        let codes: Vec<u64> = divisions
+            .iter()
+            .filter_map(|division| numeric_code(&division.code))
+            .collect();
+        let index_of =
+            |code: &str| numeric_code(code).and_then(|code| codes.binary_search(&code).ok());
         let mut entries = Vec::with_capacity(codes.len());
         let mut names = Vec::new();
         for division in divisions {
-            let Some(code) = numeric_code(&division.code) else { continue };
-            let parent = division.parent_code.as_deref().and_then(index_of).map_or(NO_PARENT, |index| index as u32);
+            let Some(code) = numeric_code(&division.code) else {
+                continue;
+            };
+            let parent = division
+                .parent_code
+                .as_deref()
+                .and_then(index_of)
+                .map_or(NO_PARENT, |index| index as u32);
             let index = entries.len() as u32;
             for name in division.lookup_names() {
                 names.push((Box::<str>::from(name), index));
@@ -74,7 +89,12 @@ impl DivisionDirectory {
         }
         names.sort_unstable();
         let (child_ranges, child_indexes) = Self::child_lists(&entries);
-        DivisionDirectory { entries, names, child_ranges, child_indexes }
+        DivisionDirectory {
+            entries,
+            names,
+            child_ranges,
+            child_indexes,
+        }
     }
 
     fn child_lists(entries: &[DivisionEntry]) -> (Vec<(u32, u32)>, Vec<u32>) {
@@ -110,7 +130,9 @@ impl DivisionDirectory {
 
     fn index_of(&self, code: &str) -> Option<usize> {
         let code = numeric_code(code)?;
-        self.entries.binary_search_by_key(&code, |entry| entry.code).ok()
+        self.entries
+            .binary_search_by_key(&code, |entry| entry.code)
+            .ok()
     }
 
     fn to_division(&self, index: usize) -> Division {
@@ -120,8 +142,13 @@ impl DivisionDirectory {
             name: entry.name.to_string(),
             short_name: entry.short_name.as_deref().map(str::to_owned),
             level: entry.level,
-            parent_code: (entry.parent != NO_PARENT).then(|| format_code(self.entries[entry.parent as usize].code)),
-            aliases: entry.aliases.iter().map(|alias| alias.to_string()).collect(),
+            parent_code: (entry.parent != NO_PARENT)
+                .then(|| format_code(self.entries[entry.parent as usize].code)),
+            aliases: entry
+                .aliases
+                .iter()
+                .map(|alias| alias.to_string())
+                .collect(),
             valid_from: entry.valid_from,
             valid_to: entry.valid_to,
             successor_code: entry.successor.map(format_code),
@@ -159,7 +186,12 @@ impl DivisionDirectory {
     pub fn children(&self, code: &str) -> Option<Vec<Division>> {
         let index = self.index_of(code)?;
         let (start, end) = self.child_ranges[index];
-        Some(self.child_indexes[start as usize..end as usize].iter().map(|&child| self.to_division(child as usize)).collect())
+        Some(
+            self.child_indexes[start as usize..end as usize]
+                .iter()
+                .map(|&child| self.to_division(child as usize))
+                .collect(),
+        )
     }
 
     /// Divisions known by `query`: exact names (official, short, alias) first, then
@@ -170,10 +202,15 @@ impl DivisionDirectory {
         if query.is_empty() || limit == 0 {
             return Vec::new();
         }
-        let start = self.names.partition_point(|(name, _)| name.as_ref() < query);
+        let start = self
+            .names
+            .partition_point(|(name, _)| name.as_ref() < query);
         let mut exact = Vec::new();
         let mut prefixed = Vec::new();
-        for (name, index) in self.names[start..].iter().take_while(|(name, _)| name.starts_with(query)) {
+        for (name, index) in self.names[start..]
+            .iter()
+            .take_while(|(name, _)| name.starts_with(query))
+        {
             if name.as_ref() == query {
                 exact.push(*index);
             } else {
@@ -219,20 +256,45 @@ mod tests {
     }
 
     fn ningbo() -> DivisionDirectory {
-        let mut yinzhou = division("330212000000", "鄞州区", DivisionLevel::County, Some("330200000000"));
+        let mut yinzhou = division(
+            "330212000000",
+            "鄞州区",
+            DivisionLevel::County,
+            Some("330200000000"),
+        );
         yinzhou.short_name = Some("鄞州".into());
-        let mut jiangdong = division("330204000000", "江东区", DivisionLevel::County, Some("330200000000"));
+        let mut jiangdong = division(
+            "330204000000",
+            "江东区",
+            DivisionLevel::County,
+            Some("330200000000"),
+        );
         jiangdong.valid_to = NaiveDate::from_ymd_opt(2016, 9, 21);
         jiangdong.successor_code = Some("330212000000".into());
-        let mut community = division("330212001005", "东兴社区居委会", DivisionLevel::Village, Some("330212001000"));
+        let mut community = division(
+            "330212001005",
+            "东兴社区居委会",
+            DivisionLevel::Village,
+            Some("330212001000"),
+        );
         community.short_name = Some("东兴社区".into());
         DivisionDirectory::build(vec![
             community,
             division("330000000000", "浙江省", DivisionLevel::Province, None),
-            division("330200000000", "宁波市", DivisionLevel::City, Some("330000000000")),
+            division(
+                "330200000000",
+                "宁波市",
+                DivisionLevel::City,
+                Some("330000000000"),
+            ),
             yinzhou,
             jiangdong,
-            division("330212001000", "梅墟街道", DivisionLevel::Town, Some("330212000000")),
+            division(
+                "330212001000",
+                "梅墟街道",
+                DivisionLevel::Town,
+                Some("330212000000"),
+            ),
         ])
     }
 
@@ -241,12 +303,25 @@ mod tests {
         let directory = ningbo();
         assert_eq!(directory.len(), 6);
         assert_eq!(directory.get("330212000000").unwrap().name, "鄞州区");
-        let chain: Vec<String> = directory.chain("330212001005").into_iter().map(|d| d.name).collect();
-        assert_eq!(chain, ["浙江省", "宁波市", "鄞州区", "梅墟街道", "东兴社区居委会"]);
+        let chain: Vec<String> = directory
+            .chain("330212001005")
+            .into_iter()
+            .map(|d| d.name)
+            .collect();
+        assert_eq!(
+            chain,
+            ["浙江省", "宁波市", "鄞州区", "梅墟街道", "东兴社区居委会"]
+        );
         let children = directory.children("330200000000").unwrap();
         assert_eq!(children.len(), 2);
         assert!(directory.children("990000000000").is_none());
-        assert_eq!(directory.address_names("330212001005", true).last().unwrap(), "东兴社区");
+        assert_eq!(
+            directory
+                .address_names("330212001005", true)
+                .last()
+                .unwrap(),
+            "东兴社区"
+        );
         assert_eq!(directory.address_names("330212001005", false).len(), 4);
     }
 
@@ -258,6 +333,10 @@ mod tests {
         let found = directory.search("江东区", 10);
         assert_eq!(found[0].successor_code.as_deref(), Some("330212000000"));
         assert!(directory.search("", 10).is_empty());
-        assert_eq!(directory.search("东兴", 10)[0].code, "330212001005", "prefix of a name");
+        assert_eq!(
+            directory.search("东兴", 10)[0].code,
+            "330212001005",
+            "prefix of a name"
+        );
     }
 }

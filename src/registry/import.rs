@@ -12,8 +12,19 @@ use super::{AddressDraft, Registry, RegistryError};
 use crate::domain::address::AddressComponents;
 use crate::store::{Actor, ImportOutcome};
 
-pub const IMPORT_COLUMNS: [&str; 11] =
-    ["source_id", "division_code", "road", "road_no", "place", "building", "unit", "floor", "room", "lon", "lat"];
+pub const IMPORT_COLUMNS: [&str; 11] = [
+    "source_id",
+    "division_code",
+    "road",
+    "road_no",
+    "place",
+    "building",
+    "unit",
+    "floor",
+    "room",
+    "lon",
+    "lat",
+];
 
 /// Rows per store transaction: large enough to amortise a commit, small enough to
 /// keep a transaction short.
@@ -52,8 +63,14 @@ struct ColumnMap([usize; 11]);
 
 impl ColumnMap {
     fn from_header(header: &csv::StringRecord) -> Result<Self, ImportError> {
-        let names: Vec<String> =
-            header.iter().map(|name| name.trim_start_matches('\u{feff}').trim().to_ascii_lowercase()).collect();
+        let names: Vec<String> = header
+            .iter()
+            .map(|name| {
+                name.trim_start_matches('\u{feff}')
+                    .trim()
+                    .to_ascii_lowercase()
+            })
+            .collect();
         let mut positions = [0usize; 11];
         let mut missing = Vec::new();
         for (slot, column) in IMPORT_COLUMNS.iter().enumerate() {
@@ -62,18 +79,28 @@ impl ColumnMap {
                 None => missing.push(*column),
             }
         }
-        if missing.is_empty() { Ok(ColumnMap(positions)) } else { Err(ImportError::MissingColumns { missing }) }
+        if missing.is_empty() {
+            Ok(ColumnMap(positions))
+        } else {
+            Err(ImportError::MissingColumns { missing })
+        }
     }
 
     fn cell<'r>(&self, record: &'r csv::StringRecord, slot: usize) -> Option<&'r str> {
-        record.get(self.0[slot]).map(str::trim).filter(|cell| !cell.is_empty())
+        record
+            .get(self.0[slot])
+            .map(str::trim)
+            .filter(|cell| !cell.is_empty())
     }
 
     fn draft(&self, record: &csv::StringRecord) -> Result<AddressDraft, String> {
         let text = |slot| self.cell(record, slot).map(str::to_owned);
         let number = |slot: usize| -> Result<Option<f64>, String> {
             self.cell(record, slot)
-                .map(|cell| cell.parse::<f64>().map_err(|_| format!("{} {cell:?} is not a number", IMPORT_COLUMNS[slot])))
+                .map(|cell| {
+                    cell.parse::<f64>()
+                        .map_err(|_| format!("{} {cell:?} is not a number", IMPORT_COLUMNS[slot]))
+                })
                 .transpose()
         };
         Ok(AddressDraft {
@@ -105,7 +132,10 @@ pub async fn import_address_csv(
     mut on_progress: impl FnMut(u64),
 ) -> Result<ImportReport, ImportError> {
     let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(input);
-    let header = reader.headers().map_err(|error| ImportError::Unreadable(error.to_string()))?.clone();
+    let header = reader
+        .headers()
+        .map_err(|error| ImportError::Unreadable(error.to_string()))?
+        .clone();
     let columns = ColumnMap::from_header(&header)?;
     let mut report = ImportReport::default();
     let mut batch: Vec<(u64, AddressDraft)> = Vec::with_capacity(IMPORT_BATCH_ROWS);
@@ -114,7 +144,9 @@ pub async fn import_address_csv(
         let line = reader.position().line() + 1;
         let more = match reader.read_record(&mut record) {
             Ok(more) => more,
-            Err(error) if error.is_io_error() => return Err(ImportError::Unreadable(error.to_string())),
+            Err(error) if error.is_io_error() => {
+                return Err(ImportError::Unreadable(error.to_string()));
+            }
             Err(error) => {
                 // A malformed row (bad UTF-8, broken quoting) is reported; the file goes on.
                 report.rows += 1;
@@ -136,7 +168,12 @@ pub async fn import_address_csv(
                 Err(message) => {
                     report.rejected += 1;
                     let source_id = columns.cell(&record, 0).map(str::to_owned);
-                    on_row_error(&RowError { line, source_id, error_code: "invalid_address".into(), message });
+                    on_row_error(&RowError {
+                        line,
+                        source_id,
+                        error_code: "invalid_address".into(),
+                        message,
+                    });
                 }
             }
         }
@@ -165,7 +202,10 @@ async fn write_batch(
             ImportOutcome::Created { .. } => report.created += 1,
             ImportOutcome::Updated { .. } => report.updated += 1,
             ImportOutcome::Unchanged { .. } => report.unchanged += 1,
-            ImportOutcome::Rejected { error_code, message } => {
+            ImportOutcome::Rejected {
+                error_code,
+                message,
+            } => {
                 report.rejected += 1;
                 on_row_error(&RowError {
                     line: *line,

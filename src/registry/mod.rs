@@ -8,10 +8,14 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use crate::domain::address::{AddressComponents, AddressContent, AddressStatus, ComponentError, GeoPoint, StandardAddress};
+use crate::domain::address::{
+    AddressComponents, AddressContent, AddressStatus, ComponentError, GeoPoint, StandardAddress,
+};
 use crate::domain::division::{Division, DivisionCode, DivisionCodeError};
 use crate::index::divisions::DivisionDirectory;
-use crate::store::{Actor, AddressFilter, AddressVersion, ImportOutcome, Retirement, Store, StoreError};
+use crate::store::{
+    Actor, AddressFilter, AddressVersion, ImportOutcome, Retirement, Store, StoreError,
+};
 
 const MAX_ALIASES: usize = 20;
 const MAX_FREE_TEXT_CHARS: usize = 200;
@@ -21,13 +25,20 @@ pub enum RegistryError {
     #[error("division {division_code} does not exist")]
     UnknownDivision { division_code: String },
     #[error("division {division_code} ({name}) no longer exists{}", successor_hint(.successor_code))]
-    DivisionRetired { division_code: String, name: String, successor_code: Option<String> },
+    DivisionRetired {
+        division_code: String,
+        name: String,
+        successor_code: Option<String>,
+    },
     #[error("no division with code {division_code}")]
     DivisionNotFound { division_code: String },
     #[error("no address with code {code}")]
     AddressNotFound { code: String },
     #[error("address {code} is retired and cannot change")]
-    AlreadyRetired { code: String, successor_code: Option<String> },
+    AlreadyRetired {
+        code: String,
+        successor_code: Option<String>,
+    },
     #[error("invalid successor: {reason}")]
     InvalidSuccessor { reason: String },
     #[error("an address needs a road or a place")]
@@ -43,20 +54,31 @@ pub enum RegistryError {
 }
 
 fn successor_hint(successor_code: &Option<String>) -> String {
-    successor_code.as_ref().map(|code| format!("; its successor is {code}")).unwrap_or_default()
+    successor_code
+        .as_ref()
+        .map(|code| format!("; its successor is {code}"))
+        .unwrap_or_default()
 }
 
 impl RegistryError {
     pub fn details(&self) -> Option<serde_json::Value> {
         match self {
-            RegistryError::UnknownDivision { division_code } => Some(serde_json::json!({ "division_code": division_code })),
-            RegistryError::DivisionRetired { division_code, successor_code, .. } => {
-                Some(serde_json::json!({ "division_code": division_code, "successor_code": successor_code }))
+            RegistryError::UnknownDivision { division_code } => {
+                Some(serde_json::json!({ "division_code": division_code }))
             }
+            RegistryError::DivisionRetired {
+                division_code,
+                successor_code,
+                ..
+            } => Some(
+                serde_json::json!({ "division_code": division_code, "successor_code": successor_code }),
+            ),
             RegistryError::AlreadyRetired { successor_code, .. } => {
                 Some(serde_json::json!({ "successor_code": successor_code }))
             }
-            RegistryError::InvalidField { field, .. } => Some(serde_json::json!({ "field": field })),
+            RegistryError::InvalidField { field, .. } => {
+                Some(serde_json::json!({ "field": field }))
+            }
             _ => None,
         }
     }
@@ -155,16 +177,20 @@ impl Registry {
         let code = DivisionCode::parse(code)?;
         self.divisions
             .get(code.as_str())
-            .ok_or_else(|| RegistryError::DivisionNotFound { division_code: code.to_string() })
+            .ok_or_else(|| RegistryError::DivisionNotFound {
+                division_code: code.to_string(),
+            })
     }
 
     /// A division that addresses may be registered under: it exists and is current.
     fn current_division(&self, code: &str) -> Result<Division, RegistryError> {
         let code = DivisionCode::parse(code)?;
-        let division = self
-            .divisions
-            .get(code.as_str())
-            .ok_or_else(|| RegistryError::UnknownDivision { division_code: code.to_string() })?;
+        let division =
+            self.divisions
+                .get(code.as_str())
+                .ok_or_else(|| RegistryError::UnknownDivision {
+                    division_code: code.to_string(),
+                })?;
         if !division.is_current() {
             return Err(RegistryError::DivisionRetired {
                 division_code: division.code.clone(),
@@ -184,7 +210,9 @@ impl Registry {
         }
         let point = GeoPoint::from_optional(draft.lon, draft.lat).map_err(ComponentError::from)?;
         let include_village = components.road.is_none();
-        let names = self.divisions.address_names(&division.code, include_village);
+        let names = self
+            .divisions
+            .address_names(&division.code, include_village);
         let standard_text = components.compose_standard_text(names.iter().map(String::as_str));
         Ok(AddressContent {
             division_code: division.code,
@@ -196,23 +224,43 @@ impl Registry {
         })
     }
 
-    pub async fn create(&self, draft: &AddressDraft, actor: &Actor) -> Result<StandardAddress, RegistryError> {
+    pub async fn create(
+        &self,
+        draft: &AddressDraft,
+        actor: &Actor,
+    ) -> Result<StandardAddress, RegistryError> {
         let content = self.prepare(draft)?;
         Ok(self.store.create_address(&content, actor).await?)
     }
 
     pub async fn address(&self, code: &str) -> Result<StandardAddress, RegistryError> {
-        self.store.address(code).await?.ok_or_else(|| RegistryError::AddressNotFound { code: code.to_owned() })
+        self.store
+            .address(code)
+            .await?
+            .ok_or_else(|| RegistryError::AddressNotFound {
+                code: code.to_owned(),
+            })
     }
 
-    pub async fn patch(&self, code: &str, patch: &AddressPatch, actor: &Actor) -> Result<StandardAddress, RegistryError> {
+    pub async fn patch(
+        &self,
+        code: &str,
+        patch: &AddressPatch,
+        actor: &Actor,
+    ) -> Result<StandardAddress, RegistryError> {
         let current = self.address(code).await?;
         if current.status == AddressStatus::Retired {
-            return Err(RegistryError::AlreadyRetired { code: code.to_owned(), successor_code: current.successor_code });
+            return Err(RegistryError::AlreadyRetired {
+                code: code.to_owned(),
+                successor_code: current.successor_code,
+            });
         }
         let components = &current.components;
         let draft = AddressDraft {
-            division_code: patch.division_code.clone().unwrap_or_else(|| current.division_code.clone()),
+            division_code: patch
+                .division_code
+                .clone()
+                .unwrap_or_else(|| current.division_code.clone()),
             components: AddressComponents {
                 road: merged(&patch.road, &components.road),
                 road_no: merged(&patch.road_no, &components.road_no),
@@ -222,14 +270,20 @@ impl Registry {
                 floor: merged(&patch.floor, &components.floor),
                 room: merged(&patch.room, &components.room),
             },
-            aliases: patch.aliases.clone().unwrap_or_else(|| current.aliases.clone()),
+            aliases: patch
+                .aliases
+                .clone()
+                .unwrap_or_else(|| current.aliases.clone()),
             lon: merged(&patch.lon, &current.lon),
             lat: merged(&patch.lat, &current.lat),
             source_id: merged(&patch.source_id, &current.source_id),
         };
         let content = self.prepare(&draft)?;
         let expected_version = patch.expected_version.unwrap_or(current.version);
-        Ok(self.store.update_address(code, expected_version, &content, actor).await?)
+        Ok(self
+            .store
+            .update_address(code, expected_version, &content, actor)
+            .await?)
     }
 
     pub async fn retire(
@@ -241,7 +295,10 @@ impl Registry {
     ) -> Result<StandardAddress, RegistryError> {
         let current = self.address(code).await?;
         if current.status == AddressStatus::Retired {
-            return Err(RegistryError::AlreadyRetired { code: code.to_owned(), successor_code: current.successor_code });
+            return Err(RegistryError::AlreadyRetired {
+                code: code.to_owned(),
+                successor_code: current.successor_code,
+            });
         }
         let reason = reason.trim();
         if reason.is_empty() || reason.chars().count() > MAX_FREE_TEXT_CHARS {
@@ -252,24 +309,37 @@ impl Registry {
         }
         if let Some(successor_code) = successor_code {
             if successor_code == code {
-                return Err(RegistryError::InvalidSuccessor { reason: "an address cannot succeed itself".into() });
+                return Err(RegistryError::InvalidSuccessor {
+                    reason: "an address cannot succeed itself".into(),
+                });
             }
-            let successor = self.store.address(successor_code).await?.ok_or_else(|| RegistryError::InvalidSuccessor {
-                reason: format!("no address with code {successor_code}"),
+            let successor = self.store.address(successor_code).await?.ok_or_else(|| {
+                RegistryError::InvalidSuccessor {
+                    reason: format!("no address with code {successor_code}"),
+                }
             })?;
             if successor.status != AddressStatus::Active {
-                return Err(RegistryError::InvalidSuccessor { reason: format!("{successor_code} is itself retired") });
+                return Err(RegistryError::InvalidSuccessor {
+                    reason: format!("{successor_code} is itself retired"),
+                });
             }
         }
-        let retirement =
-            Retirement { reason: reason.to_owned(), successor_code: successor_code.map(str::to_owned) };
-        Ok(self.store.retire_address(code, current.version, &retirement, actor).await?)
+        let retirement = Retirement {
+            reason: reason.to_owned(),
+            successor_code: successor_code.map(str::to_owned),
+        };
+        Ok(self
+            .store
+            .retire_address(code, current.version, &retirement, actor)
+            .await?)
     }
 
     pub async fn history(&self, code: &str) -> Result<Vec<AddressVersion>, RegistryError> {
         let versions = self.store.address_history(code).await?;
         if versions.is_empty() {
-            return Err(RegistryError::AddressNotFound { code: code.to_owned() });
+            return Err(RegistryError::AddressNotFound {
+                code: code.to_owned(),
+            });
         }
         Ok(versions)
     }
@@ -284,7 +354,11 @@ impl Registry {
     }
 
     /// Prepares and writes one batch; rows that fail preparation are reported in place.
-    pub async fn import_batch(&self, drafts: &[AddressDraft], actor: &Actor) -> Result<Vec<ImportOutcome>, RegistryError> {
+    pub async fn import_batch(
+        &self,
+        drafts: &[AddressDraft],
+        actor: &Actor,
+    ) -> Result<Vec<ImportOutcome>, RegistryError> {
         let mut outcomes: Vec<Option<ImportOutcome>> = Vec::with_capacity(drafts.len());
         let mut prepared = Vec::with_capacity(drafts.len());
         for draft in drafts {
@@ -302,8 +376,15 @@ impl Registry {
                 }
             }
         }
-        let mut written = self.store.import_addresses(&prepared, actor).await?.into_iter();
-        Ok(outcomes.into_iter().map(|outcome| outcome.unwrap_or_else(|| written.next().expect("one per row"))).collect())
+        let mut written = self
+            .store
+            .import_addresses(&prepared, actor)
+            .await?
+            .into_iter();
+        Ok(outcomes
+            .into_iter()
+            .map(|outcome| outcome.unwrap_or_else(|| written.next().expect("one per row")))
+            .collect())
     }
 }
 
@@ -317,19 +398,27 @@ fn clean_aliases(aliases: &[String]) -> Result<Vec<String>, RegistryError> {
         if alias.chars().count() > MAX_FREE_TEXT_CHARS || alias.chars().any(char::is_control) {
             return Err(RegistryError::InvalidField {
                 field: "aliases",
-                reason: format!("an alias has at most {MAX_FREE_TEXT_CHARS} characters and no control characters"),
+                reason: format!(
+                    "an alias has at most {MAX_FREE_TEXT_CHARS} characters and no control characters"
+                ),
             });
         }
         cleaned.push(alias);
     }
     if cleaned.len() > MAX_ALIASES {
-        return Err(RegistryError::InvalidField { field: "aliases", reason: format!("at most {MAX_ALIASES} aliases") });
+        return Err(RegistryError::InvalidField {
+            field: "aliases",
+            reason: format!("at most {MAX_ALIASES} aliases"),
+        });
     }
     Ok(cleaned)
 }
 
 fn clean_source_id(source_id: Option<&str>) -> Result<Option<String>, RegistryError> {
-    let Some(source_id) = source_id.map(str::trim).filter(|source_id| !source_id.is_empty()) else {
+    let Some(source_id) = source_id
+        .map(str::trim)
+        .filter(|source_id| !source_id.is_empty())
+    else {
         return Ok(None);
     };
     if source_id.chars().count() > 128 || source_id.chars().any(char::is_control) {

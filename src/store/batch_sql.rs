@@ -186,9 +186,15 @@ pub(crate) const UPSERT_DIVISION_TAIL: &str = " ON CONFLICT (code) DO UPDATE SET
     successor_code = excluded.successor_code";
 
 /// Turns the counter after reserving `count` serials into the first serial of the block.
-pub(crate) fn serial_block_start(division_code: &str, last: i64, count: u32) -> Result<u32, StoreError> {
+pub(crate) fn serial_block_start(
+    division_code: &str,
+    last: i64,
+    count: u32,
+) -> Result<u32, StoreError> {
     if last > i64::from(MAX_SERIAL) {
-        return Err(StoreError::Database(format!("division {division_code} has used all {MAX_SERIAL} serials")));
+        return Err(StoreError::Database(format!(
+            "division {division_code} has used all {MAX_SERIAL} serials"
+        )));
     }
     Ok(u32::try_from(last).expect("checked above") + 1 - count)
 }

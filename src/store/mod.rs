@@ -5,11 +5,11 @@
 //! versions, audit) lives once in [`writes`]; a backend only supplies batched
 //! statements through [`writes::WriteTransaction`].
 
+mod batch_sql;
 pub mod models;
 pub mod postgres;
-pub mod sqlite;
-mod batch_sql;
 mod rows;
+pub mod sqlite;
 mod writes;
 
 use std::path::Path;
@@ -28,9 +28,16 @@ pub enum StoreError {
     #[error("an active address with the same division and components exists: {existing_code}")]
     DuplicateAddress { existing_code: String },
     #[error("source_id {source_id:?} already belongs to address {existing_code}")]
-    DuplicateSourceId { source_id: String, existing_code: String },
+    DuplicateSourceId {
+        source_id: String,
+        existing_code: String,
+    },
     #[error("address {code} changed meanwhile: expected version {expected}, found {found}")]
-    VersionConflict { code: String, expected: i64, found: i64 },
+    VersionConflict {
+        code: String,
+        expected: i64,
+        found: i64,
+    },
     #[error("no address with code {code}")]
     AddressNotFound { code: String },
     #[error("the database is unavailable: {0}")]
@@ -49,9 +56,9 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
                 StoreError::Unavailable(error.to_string())
             }
-            sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) | sqlx::Error::ColumnNotFound(_) => {
-                StoreError::CorruptRow(error.to_string())
-            }
+            sqlx::Error::ColumnDecode { .. }
+            | sqlx::Error::Decode(_)
+            | sqlx::Error::ColumnNotFound(_) => StoreError::CorruptRow(error.to_string()),
             _ => StoreError::Database(error.to_string()),
         }
     }
@@ -85,7 +92,10 @@ pub trait Store: Send + Sync + 'static {
     /// Every division, ordered by code.
     async fn all_divisions(&self) -> Result<Vec<Division>, StoreError>;
     /// Replaces the polygons of the given divisions (GeoJSON geometry, CGCS2000).
-    async fn upsert_division_polygons(&self, polygons: &[DivisionPolygon]) -> Result<u64, StoreError>;
+    async fn upsert_division_polygons(
+        &self,
+        polygons: &[DivisionPolygon],
+    ) -> Result<u64, StoreError>;
     async fn division_polygon(&self, code: &str) -> Result<Option<DivisionPolygon>, StoreError>;
 
     async fn address(&self, code: &str) -> Result<Option<StandardAddress>, StoreError>;
@@ -101,7 +111,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Creates an address: duplicate checks, a new code, version 1 and an audit entry,
     /// all in one transaction.
-    async fn create_address(&self, content: &AddressContent, actor: &Actor) -> Result<StandardAddress, StoreError>;
+    async fn create_address(
+        &self,
+        content: &AddressContent,
+        actor: &Actor,
+    ) -> Result<StandardAddress, StoreError>;
     /// Writes a new version if the stored one is still `expected_version`.
     async fn update_address(
         &self,
@@ -110,17 +124,30 @@ pub trait Store: Send + Sync + 'static {
         content: &AddressContent,
         actor: &Actor,
     ) -> Result<StandardAddress, StoreError>;
-    async fn retire_address(&self, code: &str, expected_version: i64, retirement: &Retirement, actor: &Actor)
-    -> Result<StandardAddress, StoreError>;
+    async fn retire_address(
+        &self,
+        code: &str,
+        expected_version: i64,
+        retirement: &Retirement,
+        actor: &Actor,
+    ) -> Result<StandardAddress, StoreError>;
     /// Creates or updates (by `source_id`) a batch in one transaction and reports each
     /// row; rows that conflict are reported, the others written.
-    async fn import_addresses(&self, rows: &[AddressContent], actor: &Actor) -> Result<Vec<ImportOutcome>, StoreError>;
+    async fn import_addresses(
+        &self,
+        rows: &[AddressContent],
+        actor: &Actor,
+    ) -> Result<Vec<ImportOutcome>, StoreError>;
 
     async fn create_api_key(&self, key: &StoredApiKey) -> Result<(), StoreError>;
     async fn api_key(&self, key_id: &str) -> Result<Option<StoredApiKey>, StoreError>;
 
     /// Audit entries after `after_id`, oldest first.
-    async fn audit_entries(&self, after_id: Option<i64>, limit: u32) -> Result<Vec<AuditEntry>, StoreError>;
+    async fn audit_entries(
+        &self,
+        after_id: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError>;
 }
 
 /// Opens the store a URL names, like quickwit's metastore resolver: the scheme picks
@@ -128,7 +155,11 @@ pub trait Store: Send + Sync + 'static {
 pub async fn open_store(url: &str, data_dir: &Path) -> Result<Arc<dyn Store>, StoreError> {
     if let Some(rest) = url.strip_prefix("sqlite:") {
         let path = rest.trim_start_matches("//");
-        let path = if path.is_empty() { data_dir.join("yizhitong.db") } else { Path::new(path).to_path_buf() };
+        let path = if path.is_empty() {
+            data_dir.join("yizhitong.db")
+        } else {
+            Path::new(path).to_path_buf()
+        };
         Ok(Arc::new(sqlite::SqliteStore::open(&path).await?))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(Arc::new(postgres::PostgresStore::connect(url).await?))

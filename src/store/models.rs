@@ -15,15 +15,21 @@ pub struct Actor {
 
 impl Actor {
     pub fn api_key(key_id: &str) -> Self {
-        Actor { name: format!("key:{key_id}") }
+        Actor {
+            name: format!("key:{key_id}"),
+        }
     }
 
     pub fn command_line(command: &str) -> Self {
-        Actor { name: format!("cli:{command}") }
+        Actor {
+            name: format!("cli:{command}"),
+        }
     }
 
     pub fn system() -> Self {
-        Actor { name: "system".to_owned() }
+        Actor {
+            name: "system".to_owned(),
+        }
     }
 }
 
@@ -91,13 +97,34 @@ pub struct DivisionPolygon {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum ImportOutcome {
-    Created { code: String },
-    Updated { code: String },
-    Unchanged { code: String },
-    Rejected { error_code: &'static str, message: String },
+    Created {
+        code: String,
+    },
+    Updated {
+        code: String,
+    },
+    Unchanged {
+        code: String,
+    },
+    Rejected {
+        error_code: &'static str,
+        message: String,
+    },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Reader,

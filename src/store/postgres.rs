@@ -13,8 +13,8 @@ use sqlx::{PgPool, Postgres, QueryBuilder, Transaction};
 
 use super::batch_sql::UPSERT_DIVISION_TAIL;
 use super::rows::{
-    ADDRESS_COLUMNS, AUDIT_COLUMNS, DIVISION_COLUMNS, address_from_row, api_key_from_row, audit_from_row,
-    division_from_row, prefix_upper_bound, version_from_row,
+    ADDRESS_COLUMNS, AUDIT_COLUMNS, DIVISION_COLUMNS, address_from_row, api_key_from_row,
+    audit_from_row, division_from_row, prefix_upper_bound, version_from_row,
 };
 use super::writes;
 use super::*;
@@ -36,13 +36,18 @@ impl PostgresStore {
             .acquire_timeout(Duration::from_secs(30))
             .connect(url)
             .await
-            .map_err(|error| StoreError::Unavailable(format!("cannot connect to PostgreSQL: {error}")))?;
+            .map_err(|error| {
+                StoreError::Unavailable(format!("cannot connect to PostgreSQL: {error}"))
+            })?;
         Ok(PostgresStore { pool })
     }
 
     async fn begin_write(&self) -> Result<PostgresWrite, StoreError> {
         let mut transaction = self.pool.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(REGISTRY_WRITE_LOCK).execute(&mut *transaction).await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(REGISTRY_WRITE_LOCK)
+            .execute(&mut *transaction)
+            .await?;
         Ok(PostgresWrite { transaction })
     }
 }
@@ -58,7 +63,9 @@ impl PostgresWrite {
 }
 
 fn select_addresses_where(column: &str, values: &[String]) -> QueryBuilder<Postgres> {
-    let mut query = QueryBuilder::new(format!("SELECT {ADDRESS_COLUMNS} FROM addresses WHERE {column} = ANY("));
+    let mut query = QueryBuilder::new(format!(
+        "SELECT {ADDRESS_COLUMNS} FROM addresses WHERE {column} = ANY("
+    ));
     query.push_bind(values.to_vec()).push(")");
     query
 }
@@ -78,12 +85,17 @@ impl Store for PostgresStore {
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
-        sqlx::migrate!("migrations/postgres").run(&self.pool).await?;
+        sqlx::migrate!("migrations/postgres")
+            .run(&self.pool)
+            .await?;
         Ok(())
     }
 
     async fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
-        Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = $1").bind(key).fetch_optional(&self.pool).await?)
+        Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?)
     }
 
     async fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
@@ -98,7 +110,9 @@ impl Store for PostgresStore {
     async fn upsert_divisions(&self, divisions: &[Division]) -> Result<u64, StoreError> {
         let mut write = self.begin_write().await?;
         for chunk in divisions.chunks(ROWS_PER_STATEMENT) {
-            let mut query = QueryBuilder::<Postgres>::new(format!("INSERT INTO divisions ({DIVISION_COLUMNS}) "));
+            let mut query = QueryBuilder::<Postgres>::new(format!(
+                "INSERT INTO divisions ({DIVISION_COLUMNS}) "
+            ));
             query.push_values(chunk, |mut values, division| {
                 values
                     .push_bind(division.code.clone())
@@ -122,7 +136,10 @@ impl Store for PostgresStore {
             let (names, name_codes): (Vec<String>, Vec<String>) = chunk
                 .iter()
                 .flat_map(|division| {
-                    division.lookup_names().into_iter().map(|name| (name.to_owned(), division.code.clone()))
+                    division
+                        .lookup_names()
+                        .into_iter()
+                        .map(|name| (name.to_owned(), division.code.clone()))
                 })
                 .unzip();
             sqlx::query("INSERT INTO division_names (name, code) SELECT * FROM UNNEST($1::text[], $2::text[])")
@@ -136,12 +153,17 @@ impl Store for PostgresStore {
     }
 
     async fn all_divisions(&self) -> Result<Vec<Division>, StoreError> {
-        let sql = sqlx::AssertSqlSafe(format!("SELECT {DIVISION_COLUMNS} FROM divisions ORDER BY code"));
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {DIVISION_COLUMNS} FROM divisions ORDER BY code"
+        ));
         let rows = sqlx::query(sql).fetch_all(&self.pool).await?;
         rows.iter().map(division_from_row).collect()
     }
 
-    async fn upsert_division_polygons(&self, polygons: &[DivisionPolygon]) -> Result<u64, StoreError> {
+    async fn upsert_division_polygons(
+        &self,
+        polygons: &[DivisionPolygon],
+    ) -> Result<u64, StoreError> {
         let mut write = self.begin_write().await?;
         for polygon in polygons {
             sqlx::query(
@@ -159,16 +181,23 @@ impl Store for PostgresStore {
     }
 
     async fn division_polygon(&self, code: &str) -> Result<Option<DivisionPolygon>, StoreError> {
-        let geometry: Option<String> =
-            sqlx::query_scalar("SELECT ST_AsGeoJSON(geometry) FROM division_polygons WHERE code = $1")
-                .bind(code)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(geometry.map(|geometry_geojson| DivisionPolygon { code: code.to_owned(), geometry_geojson }))
+        let geometry: Option<String> = sqlx::query_scalar(
+            "SELECT ST_AsGeoJSON(geometry) FROM division_polygons WHERE code = $1",
+        )
+        .bind(code)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(geometry.map(|geometry_geojson| DivisionPolygon {
+            code: code.to_owned(),
+            geometry_geojson,
+        }))
     }
 
     async fn address(&self, code: &str) -> Result<Option<StandardAddress>, StoreError> {
-        let row = select_addresses_where("code", &[code.to_owned()]).build().fetch_optional(&self.pool).await?;
+        let row = select_addresses_where("code", &[code.to_owned()])
+            .build()
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(address_from_row).transpose()
     }
 
@@ -188,10 +217,16 @@ impl Store for PostgresStore {
         after_code: Option<&str>,
         limit: u32,
     ) -> Result<Vec<StandardAddress>, StoreError> {
-        let mut query = QueryBuilder::<Postgres>::new(format!("SELECT {ADDRESS_COLUMNS} FROM addresses WHERE true"));
+        let mut query = QueryBuilder::<Postgres>::new(format!(
+            "SELECT {ADDRESS_COLUMNS} FROM addresses WHERE true"
+        ));
         if let Some(prefix) = &filter.division_prefix {
-            query.push(" AND division_code >= ").push_bind(prefix.clone());
-            query.push(" AND division_code < ").push_bind(prefix_upper_bound(prefix));
+            query
+                .push(" AND division_code >= ")
+                .push_bind(prefix.clone());
+            query
+                .push(" AND division_code < ")
+                .push_bind(prefix_upper_bound(prefix));
         }
         if let Some(status) = filter.status {
             query.push(" AND status = ").push_bind(status.as_str());
@@ -200,16 +235,24 @@ impl Store for PostgresStore {
             query.push(" AND code > ").push_bind(after.to_owned());
         }
         // COLLATE "C": byte order, the same order as SQLite and as the cursor.
-        query.push(" ORDER BY code COLLATE \"C\" LIMIT ").push_bind(i64::from(limit));
+        query
+            .push(" ORDER BY code COLLATE \"C\" LIMIT ")
+            .push_bind(i64::from(limit));
         let rows = query.build().fetch_all(&self.pool).await?;
         rows.iter().map(address_from_row).collect()
     }
 
     async fn count_addresses(&self) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar("SELECT count(*) FROM addresses").fetch_one(&self.pool).await?)
+        Ok(sqlx::query_scalar("SELECT count(*) FROM addresses")
+            .fetch_one(&self.pool)
+            .await?)
     }
 
-    async fn create_address(&self, content: &AddressContent, actor: &Actor) -> Result<StandardAddress, StoreError> {
+    async fn create_address(
+        &self,
+        content: &AddressContent,
+        actor: &Actor,
+    ) -> Result<StandardAddress, StoreError> {
         let mut write = self.begin_write().await?;
         let record = writes::create_address(&mut write, content, actor).await?;
         write.commit().await?;
@@ -224,7 +267,8 @@ impl Store for PostgresStore {
         actor: &Actor,
     ) -> Result<StandardAddress, StoreError> {
         let mut write = self.begin_write().await?;
-        let record = writes::update_address(&mut write, code, expected_version, content, actor).await?;
+        let record =
+            writes::update_address(&mut write, code, expected_version, content, actor).await?;
         write.commit().await?;
         Ok(record)
     }
@@ -237,12 +281,17 @@ impl Store for PostgresStore {
         actor: &Actor,
     ) -> Result<StandardAddress, StoreError> {
         let mut write = self.begin_write().await?;
-        let record = writes::retire_address(&mut write, code, expected_version, retirement, actor).await?;
+        let record =
+            writes::retire_address(&mut write, code, expected_version, retirement, actor).await?;
         write.commit().await?;
         Ok(record)
     }
 
-    async fn import_addresses(&self, rows: &[AddressContent], actor: &Actor) -> Result<Vec<ImportOutcome>, StoreError> {
+    async fn import_addresses(
+        &self,
+        rows: &[AddressContent],
+        actor: &Actor,
+    ) -> Result<Vec<ImportOutcome>, StoreError> {
         let mut write = self.begin_write().await?;
         let outcomes = writes::import_addresses(&mut write, rows, actor).await?;
         write.commit().await?;
@@ -274,9 +323,19 @@ impl Store for PostgresStore {
         row.as_ref().map(api_key_from_row).transpose()
     }
 
-    async fn audit_entries(&self, after_id: Option<i64>, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
-        let sql = sqlx::AssertSqlSafe(format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE id > $1 ORDER BY id LIMIT $2"));
-        let rows = sqlx::query(sql).bind(after_id.unwrap_or(0)).bind(i64::from(limit)).fetch_all(&self.pool).await?;
+    async fn audit_entries(
+        &self,
+        after_id: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE id > $1 ORDER BY id LIMIT $2"
+        ));
+        let rows = sqlx::query(sql)
+            .bind(after_id.unwrap_or(0))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(audit_from_row).collect()
     }
 }

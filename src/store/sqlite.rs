@@ -13,11 +13,11 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::types::Json;
 use sqlx::{QueryBuilder, Sqlite, SqlitePool, Transaction};
 
-use super::rows::{
-    ADDRESS_COLUMNS, AUDIT_COLUMNS, DIVISION_COLUMNS, address_from_row, api_key_from_row, audit_from_row,
-    division_from_row, prefix_upper_bound, version_from_row,
-};
 use super::batch_sql::UPSERT_DIVISION_TAIL;
+use super::rows::{
+    ADDRESS_COLUMNS, AUDIT_COLUMNS, DIVISION_COLUMNS, address_from_row, api_key_from_row,
+    audit_from_row, division_from_row, prefix_upper_bound, version_from_row,
+};
 use super::writes;
 use super::*;
 
@@ -31,9 +31,13 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
-        if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .map_err(|error| StoreError::Unavailable(format!("cannot create {}: {error}", parent.display())))?;
+        if let Some(parent) = path
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(parent).map_err(|error| {
+                StoreError::Unavailable(format!("cannot create {}: {error}", parent.display()))
+            })?;
         }
         let options = SqliteConnectOptions::from_str("sqlite:")?
             .filename(path)
@@ -57,7 +61,9 @@ impl SqliteStore {
     }
 
     async fn begin_write(&self) -> Result<SqliteWrite, StoreError> {
-        Ok(SqliteWrite { transaction: self.writer.begin_with("BEGIN IMMEDIATE").await? })
+        Ok(SqliteWrite {
+            transaction: self.writer.begin_with("BEGIN IMMEDIATE").await?,
+        })
     }
 }
 
@@ -72,7 +78,9 @@ impl SqliteWrite {
 }
 
 fn select_addresses_where(column: &str, values: &[String]) -> QueryBuilder<Sqlite> {
-    let mut query = QueryBuilder::new(format!("SELECT {ADDRESS_COLUMNS} FROM addresses WHERE {column} IN ("));
+    let mut query = QueryBuilder::new(format!(
+        "SELECT {ADDRESS_COLUMNS} FROM addresses WHERE {column} IN ("
+    ));
     let mut separated = query.separated(", ");
     for value in values {
         separated.push_bind(value.clone());
@@ -96,12 +104,17 @@ impl Store for SqliteStore {
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
-        sqlx::migrate!("migrations/sqlite").run(&self.writer).await?;
+        sqlx::migrate!("migrations/sqlite")
+            .run(&self.writer)
+            .await?;
         Ok(())
     }
 
     async fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
-        Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = ?1").bind(key).fetch_optional(&self.reader).await?)
+        Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = ?1")
+            .bind(key)
+            .fetch_optional(&self.reader)
+            .await?)
     }
 
     async fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
@@ -116,7 +129,8 @@ impl Store for SqliteStore {
     async fn upsert_divisions(&self, divisions: &[Division]) -> Result<u64, StoreError> {
         let mut write = self.begin_write().await?;
         for chunk in divisions.chunks(ROWS_PER_STATEMENT) {
-            let mut query = QueryBuilder::<Sqlite>::new(format!("INSERT INTO divisions ({DIVISION_COLUMNS}) "));
+            let mut query =
+                QueryBuilder::<Sqlite>::new(format!("INSERT INTO divisions ({DIVISION_COLUMNS}) "));
             query.push_values(chunk, |mut values, division| {
                 values
                     .push_bind(division.code.clone())
@@ -132,7 +146,8 @@ impl Store for SqliteStore {
             query.push(UPSERT_DIVISION_TAIL);
             query.build().execute(&mut *write.transaction).await?;
 
-            let mut delete = QueryBuilder::<Sqlite>::new("DELETE FROM division_names WHERE code IN (");
+            let mut delete =
+                QueryBuilder::<Sqlite>::new("DELETE FROM division_names WHERE code IN (");
             let mut separated = delete.separated(", ");
             for division in chunk {
                 separated.push_bind(division.code.clone());
@@ -142,12 +157,20 @@ impl Store for SqliteStore {
 
             let names: Vec<(&str, &str)> = chunk
                 .iter()
-                .flat_map(|division| division.lookup_names().into_iter().map(|name| (name, division.code.as_str())))
+                .flat_map(|division| {
+                    division
+                        .lookup_names()
+                        .into_iter()
+                        .map(|name| (name, division.code.as_str()))
+                })
                 .collect();
             for names in names.chunks(ROWS_PER_STATEMENT * 4) {
-                let mut insert = QueryBuilder::<Sqlite>::new("INSERT INTO division_names (name, code) ");
+                let mut insert =
+                    QueryBuilder::<Sqlite>::new("INSERT INTO division_names (name, code) ");
                 insert.push_values(names, |mut values, (name, code)| {
-                    values.push_bind(name.to_string()).push_bind(code.to_string());
+                    values
+                        .push_bind(name.to_string())
+                        .push_bind(code.to_string());
                 });
                 insert.build().execute(&mut *write.transaction).await?;
             }
@@ -157,16 +180,24 @@ impl Store for SqliteStore {
     }
 
     async fn all_divisions(&self) -> Result<Vec<Division>, StoreError> {
-        let rows = sqlx::query(AssertSqlSafeStatic::divisions_ordered()).fetch_all(&self.reader).await?;
+        let rows = sqlx::query(AssertSqlSafeStatic::divisions_ordered())
+            .fetch_all(&self.reader)
+            .await?;
         rows.iter().map(division_from_row).collect()
     }
 
-    async fn upsert_division_polygons(&self, polygons: &[DivisionPolygon]) -> Result<u64, StoreError> {
+    async fn upsert_division_polygons(
+        &self,
+        polygons: &[DivisionPolygon],
+    ) -> Result<u64, StoreError> {
         let mut write = self.begin_write().await?;
         for chunk in polygons.chunks(ROWS_PER_STATEMENT) {
-            let mut query = QueryBuilder::<Sqlite>::new("INSERT INTO division_polygons (code, geometry) ");
+            let mut query =
+                QueryBuilder::<Sqlite>::new("INSERT INTO division_polygons (code, geometry) ");
             query.push_values(chunk, |mut values, polygon| {
-                values.push_bind(polygon.code.clone()).push_bind(polygon.geometry_geojson.clone());
+                values
+                    .push_bind(polygon.code.clone())
+                    .push_bind(polygon.geometry_geojson.clone());
             });
             query.push(" ON CONFLICT (code) DO UPDATE SET geometry = excluded.geometry");
             query.build().execute(&mut *write.transaction).await?;
@@ -176,15 +207,22 @@ impl Store for SqliteStore {
     }
 
     async fn division_polygon(&self, code: &str) -> Result<Option<DivisionPolygon>, StoreError> {
-        let geometry: Option<String> = sqlx::query_scalar("SELECT geometry FROM division_polygons WHERE code = ?1")
-            .bind(code)
-            .fetch_optional(&self.reader)
-            .await?;
-        Ok(geometry.map(|geometry_geojson| DivisionPolygon { code: code.to_owned(), geometry_geojson }))
+        let geometry: Option<String> =
+            sqlx::query_scalar("SELECT geometry FROM division_polygons WHERE code = ?1")
+                .bind(code)
+                .fetch_optional(&self.reader)
+                .await?;
+        Ok(geometry.map(|geometry_geojson| DivisionPolygon {
+            code: code.to_owned(),
+            geometry_geojson,
+        }))
     }
 
     async fn address(&self, code: &str) -> Result<Option<StandardAddress>, StoreError> {
-        let row = select_addresses_where("code", &[code.to_owned()]).build().fetch_optional(&self.reader).await?;
+        let row = select_addresses_where("code", &[code.to_owned()])
+            .build()
+            .fetch_optional(&self.reader)
+            .await?;
         row.as_ref().map(address_from_row).transpose()
     }
 
@@ -204,10 +242,16 @@ impl Store for SqliteStore {
         after_code: Option<&str>,
         limit: u32,
     ) -> Result<Vec<StandardAddress>, StoreError> {
-        let mut query = QueryBuilder::<Sqlite>::new(format!("SELECT {ADDRESS_COLUMNS} FROM addresses WHERE 1 = 1"));
+        let mut query = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {ADDRESS_COLUMNS} FROM addresses WHERE 1 = 1"
+        ));
         if let Some(prefix) = &filter.division_prefix {
-            query.push(" AND division_code >= ").push_bind(prefix.clone());
-            query.push(" AND division_code < ").push_bind(prefix_upper_bound(prefix));
+            query
+                .push(" AND division_code >= ")
+                .push_bind(prefix.clone());
+            query
+                .push(" AND division_code < ")
+                .push_bind(prefix_upper_bound(prefix));
         }
         if let Some(status) = filter.status {
             query.push(" AND status = ").push_bind(status.as_str());
@@ -215,16 +259,24 @@ impl Store for SqliteStore {
         if let Some(after) = after_code {
             query.push(" AND code > ").push_bind(after.to_owned());
         }
-        query.push(" ORDER BY code LIMIT ").push_bind(i64::from(limit));
+        query
+            .push(" ORDER BY code LIMIT ")
+            .push_bind(i64::from(limit));
         let rows = query.build().fetch_all(&self.reader).await?;
         rows.iter().map(address_from_row).collect()
     }
 
     async fn count_addresses(&self) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar("SELECT count(*) FROM addresses").fetch_one(&self.reader).await?)
+        Ok(sqlx::query_scalar("SELECT count(*) FROM addresses")
+            .fetch_one(&self.reader)
+            .await?)
     }
 
-    async fn create_address(&self, content: &AddressContent, actor: &Actor) -> Result<StandardAddress, StoreError> {
+    async fn create_address(
+        &self,
+        content: &AddressContent,
+        actor: &Actor,
+    ) -> Result<StandardAddress, StoreError> {
         let mut write = self.begin_write().await?;
         let record = writes::create_address(&mut write, content, actor).await?;
         write.commit().await?;
@@ -239,7 +291,8 @@ impl Store for SqliteStore {
         actor: &Actor,
     ) -> Result<StandardAddress, StoreError> {
         let mut write = self.begin_write().await?;
-        let record = writes::update_address(&mut write, code, expected_version, content, actor).await?;
+        let record =
+            writes::update_address(&mut write, code, expected_version, content, actor).await?;
         write.commit().await?;
         Ok(record)
     }
@@ -252,12 +305,17 @@ impl Store for SqliteStore {
         actor: &Actor,
     ) -> Result<StandardAddress, StoreError> {
         let mut write = self.begin_write().await?;
-        let record = writes::retire_address(&mut write, code, expected_version, retirement, actor).await?;
+        let record =
+            writes::retire_address(&mut write, code, expected_version, retirement, actor).await?;
         write.commit().await?;
         Ok(record)
     }
 
-    async fn import_addresses(&self, rows: &[AddressContent], actor: &Actor) -> Result<Vec<ImportOutcome>, StoreError> {
+    async fn import_addresses(
+        &self,
+        rows: &[AddressContent],
+        actor: &Actor,
+    ) -> Result<Vec<ImportOutcome>, StoreError> {
         let mut write = self.begin_write().await?;
         let outcomes = writes::import_addresses(&mut write, rows, actor).await?;
         write.commit().await?;
@@ -289,7 +347,11 @@ impl Store for SqliteStore {
         row.as_ref().map(api_key_from_row).transpose()
     }
 
-    async fn audit_entries(&self, after_id: Option<i64>, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+    async fn audit_entries(
+        &self,
+        after_id: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
         let rows = sqlx::query(AssertSqlSafeStatic::audit_page())
             .bind(after_id.unwrap_or(0))
             .bind(i64::from(limit))
@@ -304,10 +366,14 @@ struct AssertSqlSafeStatic;
 
 impl AssertSqlSafeStatic {
     fn divisions_ordered() -> sqlx::AssertSqlSafe<String> {
-        sqlx::AssertSqlSafe(format!("SELECT {DIVISION_COLUMNS} FROM divisions ORDER BY code"))
+        sqlx::AssertSqlSafe(format!(
+            "SELECT {DIVISION_COLUMNS} FROM divisions ORDER BY code"
+        ))
     }
 
     fn audit_page() -> sqlx::AssertSqlSafe<String> {
-        sqlx::AssertSqlSafe(format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE id > ?1 ORDER BY id LIMIT ?2"))
+        sqlx::AssertSqlSafe(format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE id > ?1 ORDER BY id LIMIT ?2"
+        ))
     }
 }

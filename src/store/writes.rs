@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 
 use super::{Actor, ChangeKind, ImportOutcome, NewAuditEntry, Retirement, StoreError};
 use crate::domain::address::{AddressContent, AddressStatus, StandardAddress};
@@ -16,12 +16,25 @@ use crate::domain::code::compose_address_code;
 /// The batched statements a backend supplies inside one open transaction.
 #[async_trait]
 pub(crate) trait WriteTransaction: Send {
-    async fn addresses_by_codes(&mut self, codes: &[String]) -> Result<Vec<StandardAddress>, StoreError>;
-    async fn addresses_by_source_ids(&mut self, source_ids: &[String]) -> Result<Vec<StandardAddress>, StoreError>;
+    async fn addresses_by_codes(
+        &mut self,
+        codes: &[String],
+    ) -> Result<Vec<StandardAddress>, StoreError>;
+    async fn addresses_by_source_ids(
+        &mut self,
+        source_ids: &[String],
+    ) -> Result<Vec<StandardAddress>, StoreError>;
     /// `(identity_key, code)` of the active addresses holding any of the keys.
-    async fn active_codes_by_identity(&mut self, identity_keys: &[String]) -> Result<Vec<(String, String)>, StoreError>;
+    async fn active_codes_by_identity(
+        &mut self,
+        identity_keys: &[String],
+    ) -> Result<Vec<(String, String)>, StoreError>;
     /// Reserves `count` consecutive serials in a division; returns the first.
-    async fn allocate_serials(&mut self, division_code: &str, count: u32) -> Result<u32, StoreError>;
+    async fn allocate_serials(
+        &mut self,
+        division_code: &str,
+        count: u32,
+    ) -> Result<u32, StoreError>;
     /// Inserts new rows and overwrites existing ones (by code).
     async fn upsert_address_rows(&mut self, rows: &[&StandardAddress]) -> Result<(), StoreError>;
     async fn insert_versions(&mut self, versions: &[VersionRow<'_>]) -> Result<(), StoreError>;
@@ -35,7 +48,18 @@ pub(crate) struct VersionRow<'a> {
     pub recorded_at: DateTime<Utc>,
 }
 
-fn audit_entry(actor: &Actor, action: &str, before: Option<&StandardAddress>, after: &StandardAddress) -> NewAuditEntry {
+/// The time of a write, at the microsecond precision both backends store, so that
+/// what a write returns equals what a later read returns.
+fn write_time() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+fn audit_entry(
+    actor: &Actor,
+    action: &str,
+    before: Option<&StandardAddress>,
+    after: &StandardAddress,
+) -> NewAuditEntry {
     NewAuditEntry {
         at: after.updated_at,
         actor: actor.name.clone(),
@@ -67,7 +91,11 @@ fn new_record(code: String, content: &AddressContent, now: DateTime<Utc>) -> Sta
     }
 }
 
-fn with_content(current: &StandardAddress, content: &AddressContent, now: DateTime<Utc>) -> StandardAddress {
+fn with_content(
+    current: &StandardAddress,
+    content: &AddressContent,
+    now: DateTime<Utc>,
+) -> StandardAddress {
     StandardAddress {
         division_code: content.division_code.clone(),
         components: content.components.clone(),
@@ -101,7 +129,9 @@ async fn current_version(
         .addresses_by_codes(&[code.to_owned()])
         .await?
         .pop()
-        .ok_or_else(|| StoreError::AddressNotFound { code: code.to_owned() })?;
+        .ok_or_else(|| StoreError::AddressNotFound {
+            code: code.to_owned(),
+        })?;
     if current.version != expected_version {
         return Err(StoreError::VersionConflict {
             code: code.to_owned(),
@@ -119,13 +149,26 @@ async fn check_uniqueness(
     own_code: Option<&str>,
 ) -> Result<(), StoreError> {
     if let Some(source_id) = &content.source_id {
-        let holders = transaction.addresses_by_source_ids(std::slice::from_ref(source_id)).await?;
-        if let Some(holder) = holders.into_iter().find(|holder| Some(holder.code.as_str()) != own_code) {
-            return Err(StoreError::DuplicateSourceId { source_id: source_id.clone(), existing_code: holder.code });
+        let holders = transaction
+            .addresses_by_source_ids(std::slice::from_ref(source_id))
+            .await?;
+        if let Some(holder) = holders
+            .into_iter()
+            .find(|holder| Some(holder.code.as_str()) != own_code)
+        {
+            return Err(StoreError::DuplicateSourceId {
+                source_id: source_id.clone(),
+                existing_code: holder.code,
+            });
         }
     }
-    let holders = transaction.active_codes_by_identity(&[content.identity_key()]).await?;
-    if let Some((_, existing_code)) = holders.into_iter().find(|(_, code)| Some(code.as_str()) != own_code) {
+    let holders = transaction
+        .active_codes_by_identity(&[content.identity_key()])
+        .await?;
+    if let Some((_, existing_code)) = holders
+        .into_iter()
+        .find(|(_, code)| Some(code.as_str()) != own_code)
+    {
         return Err(StoreError::DuplicateAddress { existing_code });
     }
     Ok(())
@@ -139,10 +182,17 @@ async fn write_change(
     actor: &Actor,
 ) -> Result<(), StoreError> {
     transaction.upsert_address_rows(&[after]).await?;
-    let version = VersionRow { record: after, change, actor: &actor.name, recorded_at: after.updated_at };
+    let version = VersionRow {
+        record: after,
+        change,
+        actor: &actor.name,
+        recorded_at: after.updated_at,
+    };
     transaction.insert_versions(&[version]).await?;
     let action = format!("address.{}", change.as_str());
-    transaction.append_audit(&[audit_entry(actor, &action, before, after)]).await
+    transaction
+        .append_audit(&[audit_entry(actor, &action, before, after)])
+        .await
 }
 
 pub(crate) async fn create_address(
@@ -151,10 +201,12 @@ pub(crate) async fn create_address(
     actor: &Actor,
 ) -> Result<StandardAddress, StoreError> {
     check_uniqueness(transaction, content, None).await?;
-    let serial = transaction.allocate_serials(&content.division_code, 1).await?;
+    let serial = transaction
+        .allocate_serials(&content.division_code, 1)
+        .await?;
     let code = compose_address_code(&content.division_code, serial)
         .map_err(|error| StoreError::Database(format!("serial allocation: {error}")))?;
-    let record = new_record(code, content, Utc::now());
+    let record = new_record(code, content, write_time());
     write_change(transaction, None, &record, ChangeKind::Created, actor).await?;
     Ok(record)
 }
@@ -168,8 +220,15 @@ pub(crate) async fn update_address(
 ) -> Result<StandardAddress, StoreError> {
     let current = current_version(transaction, code, expected_version).await?;
     check_uniqueness(transaction, content, Some(code)).await?;
-    let record = with_content(&current, content, Utc::now());
-    write_change(transaction, Some(&current), &record, ChangeKind::Updated, actor).await?;
+    let record = with_content(&current, content, write_time());
+    write_change(
+        transaction,
+        Some(&current),
+        &record,
+        ChangeKind::Updated,
+        actor,
+    )
+    .await?;
     Ok(record)
 }
 
@@ -181,7 +240,7 @@ pub(crate) async fn retire_address(
     actor: &Actor,
 ) -> Result<StandardAddress, StoreError> {
     let current = current_version(transaction, code, expected_version).await?;
-    let now = Utc::now();
+    let now = write_time();
     let record = StandardAddress {
         status: AddressStatus::Retired,
         valid_to: Some(now),
@@ -191,7 +250,14 @@ pub(crate) async fn retire_address(
         updated_at: now,
         ..current.clone()
     };
-    write_change(transaction, Some(&current), &record, ChangeKind::Retired, actor).await?;
+    write_change(
+        transaction,
+        Some(&current),
+        &record,
+        ChangeKind::Retired,
+        actor,
+    )
+    .await?;
     Ok(record)
 }
 
@@ -203,7 +269,10 @@ enum Plan {
 }
 
 fn rejected(error_code: &'static str, message: String) -> Plan {
-    Plan::Done(ImportOutcome::Rejected { error_code, message })
+    Plan::Done(ImportOutcome::Rejected {
+        error_code,
+        message,
+    })
 }
 
 pub(crate) async fn import_addresses(
@@ -211,7 +280,10 @@ pub(crate) async fn import_addresses(
     rows: &[AddressContent],
     actor: &Actor,
 ) -> Result<Vec<ImportOutcome>, StoreError> {
-    let source_ids: Vec<String> = rows.iter().filter_map(|row| row.source_id.clone()).collect();
+    let source_ids: Vec<String> = rows
+        .iter()
+        .filter_map(|row| row.source_id.clone())
+        .collect();
     let identity_keys: Vec<String> = rows.iter().map(AddressContent::identity_key).collect();
     let mut existing_by_source: HashMap<String, StandardAddress> = transaction
         .addresses_by_source_ids(&source_ids)
@@ -220,8 +292,11 @@ pub(crate) async fn import_addresses(
         .filter_map(|record| Some((record.source_id.clone()?, record)))
         .collect();
     // Who holds each identity, updated as the batch claims and releases identities.
-    let mut identity_holder: HashMap<String, String> =
-        transaction.active_codes_by_identity(&identity_keys).await?.into_iter().collect();
+    let mut identity_holder: HashMap<String, String> = transaction
+        .active_codes_by_identity(&identity_keys)
+        .await?
+        .into_iter()
+        .collect();
     let mut source_ids_seen: HashMap<&str, usize> = HashMap::new();
 
     let mut plans = Vec::with_capacity(rows.len());
@@ -230,21 +305,35 @@ pub(crate) async fn import_addresses(
             && let Some(first) = source_ids_seen.insert(source_id, index)
         {
             source_ids_seen.insert(source_id, first);
-            plans.push(rejected("duplicate_source_id", format!("source_id {source_id:?} repeats an earlier row of this import")));
+            plans.push(rejected(
+                "duplicate_source_id",
+                format!("source_id {source_id:?} repeats an earlier row of this import"),
+            ));
             continue;
         }
-        let existing = row.source_id.as_ref().and_then(|source_id| existing_by_source.remove(source_id));
+        let existing = row
+            .source_id
+            .as_ref()
+            .and_then(|source_id| existing_by_source.remove(source_id));
         let holder = identity_holder.get(identity_key).cloned();
         let plan = match existing {
             Some(existing) if existing.status == AddressStatus::Retired => rejected(
                 "address_retired",
-                format!("source_id belongs to retired address {}; register a new source_id", existing.code),
+                format!(
+                    "source_id belongs to retired address {}; register a new source_id",
+                    existing.code
+                ),
             ),
-            Some(existing) if same_content(&existing, row) => Plan::Done(ImportOutcome::Unchanged { code: existing.code }),
+            Some(existing) if same_content(&existing, row) => {
+                Plan::Done(ImportOutcome::Unchanged {
+                    code: existing.code,
+                })
+            }
             Some(existing) => match holder {
-                Some(holder) if holder != existing.code => {
-                    rejected("duplicate_address", format!("the same address is already registered as {holder}"))
-                }
+                Some(holder) if holder != existing.code => rejected(
+                    "duplicate_address",
+                    format!("the same address is already registered as {holder}"),
+                ),
                 _ => {
                     identity_holder.retain(|_, code| *code != existing.code);
                     identity_holder.insert(identity_key.clone(), existing.code.clone());
@@ -262,7 +351,7 @@ pub(crate) async fn import_addresses(
         plans.push(plan);
     }
 
-    let now = Utc::now();
+    let now = write_time();
     let mut next_serial = allocate_for_creations(transaction, rows, &plans).await?;
     let mut outcomes = Vec::with_capacity(rows.len());
     let mut written: Vec<(Option<StandardAddress>, StandardAddress)> = Vec::new();
@@ -270,7 +359,9 @@ pub(crate) async fn import_addresses(
         match plan {
             Plan::Done(outcome) => outcomes.push(outcome),
             Plan::Create => {
-                let serial = next_serial.get_mut(&row.division_code).expect("allocated above");
+                let serial = next_serial
+                    .get_mut(&row.division_code)
+                    .expect("allocated above");
                 let code = compose_address_code(&row.division_code, *serial)
                     .map_err(|error| StoreError::Database(format!("serial allocation: {error}")))?;
                 *serial += 1;
@@ -278,7 +369,9 @@ pub(crate) async fn import_addresses(
                 written.push((None, new_record(code, row, now)));
             }
             Plan::Update(existing) => {
-                outcomes.push(ImportOutcome::Updated { code: existing.code.clone() });
+                outcomes.push(ImportOutcome::Updated {
+                    code: existing.code.clone(),
+                });
                 let record = with_content(&existing, row, now);
                 written.push((Some(*existing), record));
             }
@@ -291,13 +384,22 @@ pub(crate) async fn import_addresses(
     transaction.upsert_address_rows(&records).await?;
     let versions: Vec<VersionRow> = records
         .iter()
-        .map(|record| VersionRow { record, change: ChangeKind::Imported, actor: &actor.name, recorded_at: now })
+        .map(|record| VersionRow {
+            record,
+            change: ChangeKind::Imported,
+            actor: &actor.name,
+            recorded_at: now,
+        })
         .collect();
     transaction.insert_versions(&versions).await?;
     let audit: Vec<NewAuditEntry> = written
         .iter()
         .map(|(before, after)| {
-            let action = if before.is_some() { "address.import.update" } else { "address.import.create" };
+            let action = if before.is_some() {
+                "address.import.update"
+            } else {
+                "address.import.create"
+            };
             audit_entry(actor, action, before.as_ref(), after)
         })
         .collect();

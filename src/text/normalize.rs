@@ -16,7 +16,10 @@ pub fn fold_width(text: &str) -> String {
 /// Width-folds, trims, and collapses runs of white space to nothing: Chinese address
 /// components carry no meaningful spaces (`中山 东路` is `中山东路`).
 pub fn clean_component(text: &str) -> String {
-    fold_width(text).chars().filter(|character| !character.is_whitespace()).collect()
+    fold_width(text)
+        .chars()
+        .filter(|character| !character.is_whitespace())
+        .collect()
 }
 
 fn chinese_digit(character: char) -> Option<u64> {
@@ -57,10 +60,15 @@ pub fn parse_chinese_numeral(text: &str) -> Option<u64> {
     if characters.is_empty() || !characters.iter().all(|&c| is_chinese_numeral_character(c)) {
         return None;
     }
-    if characters.iter().all(|&character| chinese_digit(character).is_some()) {
+    if characters
+        .iter()
+        .all(|&character| chinese_digit(character).is_some())
+    {
         // Positional digits, the way room and plate numbers are read aloud.
         return characters.iter().try_fold(0u64, |value, &character| {
-            value.checked_mul(10)?.checked_add(chinese_digit(character)?)
+            value
+                .checked_mul(10)?
+                .checked_add(chinese_digit(character)?)
         });
     }
     let mut total: u64 = 0;
@@ -88,7 +96,10 @@ pub fn parse_chinese_numeral(text: &str) -> Option<u64> {
 /// contain numerals (九州花园) are left alone by callers that pass whole names.
 pub fn arabic_number_prefix(text: &str) -> String {
     let folded = fold_width(text);
-    let numeral_length = folded.chars().take_while(|&c| is_chinese_numeral_character(c)).count();
+    let numeral_length = folded
+        .chars()
+        .take_while(|&c| is_chinese_numeral_character(c))
+        .count();
     if numeral_length == 0 {
         return folded;
     }

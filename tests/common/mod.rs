@@ -1,0 +1,276 @@
+//! Starts the service in-process on a fresh store of either backend.
+//!
+//! PostGIS tests connect to `YZT_TEST_POSTGRES_URL` (default: the local server the
+//! README describes) and create a database per test. Without a reachable PostGIS they
+//! are skipped with a message, except under `CI=true`, where that is a failure.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use sqlx::Connection;
+use tempfile::TempDir;
+use tower::ServiceExt;
+use yizhitong::api::{AppState, router};
+use yizhitong::app::open_registry;
+use yizhitong::config::Config;
+use yizhitong::registry::Registry;
+use yizhitong::store::Role;
+
+pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+pub fn fixture(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(path)
+}
+
+/// Whether the environment demands every backend (CI) rather than skipping.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|value| value == "true" || value == "1")
+}
+
+/// A store for one test: a temporary data directory and, for PostGIS, a database that
+/// is dropped when the test ends.
+pub struct TestStore {
+    pub url: String,
+    pub data_dir: TempDir,
+    pub backend: &'static str,
+    database: Option<PostgresDatabase>,
+}
+
+pub fn sqlite() -> TestStore {
+    let data_dir = tempfile::tempdir().expect("temporary directory");
+    let url = format!("sqlite://{}", data_dir.path().join("registry.db").display());
+    TestStore {
+        url,
+        data_dir,
+        backend: "sqlite",
+        database: None,
+    }
+}
+
+fn postgres_admin_url() -> String {
+    std::env::var("YZT_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned())
+}
+
+/// A fresh PostGIS database, or `None` (with a message) when there is none outside CI.
+pub async fn postgres() -> Option<TestStore> {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let admin_url = postgres_admin_url();
+    let name = format!(
+        "yzt_test_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    );
+    let created = async {
+        let mut admin = tokio::time::timeout(
+            Duration::from_secs(5),
+            sqlx::PgConnection::connect(&admin_url),
+        )
+        .await
+        .map_err(|_| "timed out connecting".to_owned())?
+        .map_err(|error| error.to_string())?;
+        let postgis: Option<String> = sqlx::query_scalar(
+            "SELECT name::text FROM pg_available_extensions WHERE name = 'postgis'",
+        )
+        .fetch_optional(&mut admin)
+        .await
+        .map_err(|error| error.to_string())?;
+        if postgis.is_none() {
+            return Err("the PostGIS extension is not installed".to_owned());
+        }
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut admin)
+            .await
+            .map_err(|error| error.to_string())?;
+        Ok::<_, String>(())
+    }
+    .await;
+    match created {
+        Ok(()) => {
+            let url = replace_database(&admin_url, &name);
+            let data_dir = tempfile::tempdir().expect("temporary directory");
+            let database = PostgresDatabase { admin_url, name };
+            Some(TestStore {
+                url,
+                data_dir,
+                backend: "postgres",
+                database: Some(database),
+            })
+        }
+        Err(reason) if in_ci() => panic!("CI=true requires PostGIS at {admin_url}: {reason}"),
+        Err(reason) => {
+            eprintln!(
+                "SKIPPED: PostGIS test, no PostGIS at {admin_url} ({reason}); set YZT_TEST_POSTGRES_URL"
+            );
+            None
+        }
+    }
+}
+
+fn replace_database(url: &str, database: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(base, query)| (base, Some(query)));
+    let base = match base.rfind('/') {
+        Some(slash) if slash > base.find("://").map_or(0, |scheme| scheme + 2) => &base[..slash],
+        _ => base,
+    };
+    match query {
+        Some(query) => format!("{base}/{database}?{query}"),
+        None => format!("{base}/{database}"),
+    }
+}
+
+struct PostgresDatabase {
+    admin_url: String,
+    name: String,
+}
+
+impl Drop for PostgresDatabase {
+    fn drop(&mut self) {
+        let admin_url = self.admin_url.clone();
+        let statement = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        // The test's runtime may be shutting down; drop the database from a runtime of our own.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let mut admin = sqlx::PgConnection::connect(&admin_url).await.ok()?;
+                sqlx::query(sqlx::AssertSqlSafe(statement))
+                    .execute(&mut admin)
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+    }
+}
+
+/// The configuration tests run with: the small Ningbo/Huzhou reference fixture, no
+/// demo registry.
+pub fn test_config(store: &TestStore) -> Config {
+    let mut config = Config::for_store(&store.url, store.data_dir.path());
+    config.reference_data_dir = Some(fixture("reference"));
+    config.load_demo_seed = false;
+    config
+}
+
+/// The service, started in-process.
+pub struct TestApp {
+    pub router: Router,
+    pub registry: Arc<Registry>,
+    pub store: TestStore,
+}
+
+impl TestApp {
+    pub async fn start(store: TestStore) -> Self {
+        Self::start_with(store, |_| {}).await
+    }
+
+    pub async fn start_with(store: TestStore, adjust: impl FnOnce(&mut Config)) -> Self {
+        let mut config = test_config(&store);
+        adjust(&mut config);
+        let opened = open_registry(&config).await.expect("registry opens");
+        let router = router(AppState::new(opened.registry.clone(), config));
+        TestApp {
+            router,
+            registry: opened.registry,
+            store,
+        }
+    }
+
+    pub async fn key(&self, role: Role) -> String {
+        yizhitong::auth::create_key(self.registry.store().as_ref(), role, Some("test".into()))
+            .await
+            .expect("key created")
+            .secret_key
+    }
+
+    /// Sends a request and returns the status and the JSON body (Null when empty,
+    /// a string when the body is not JSON).
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some(key) = key {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {key}"));
+        }
+        let request = match body {
+            Some(body) => request
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(serde_json::to_vec(&body).unwrap())),
+            None => request.body(Body::empty()),
+        }
+        .unwrap();
+        self.send(request).await
+    }
+
+    pub async fn send(&self, request: Request<Body>) -> (StatusCode, Value) {
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("router answers");
+        let status = response.status();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        (status, body)
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.call("GET", path, None, None).await
+    }
+}
+
+/// Runs each named async test body (taking a `TestStore`) once per backend:
+/// `sqlite::name` and `postgres::name`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$test($crate::common::sqlite()).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    if let Some(store) = $crate::common::postgres().await {
+                        super::$test(store).await;
+                    }
+                }
+            )*
+        }
+    };
+}

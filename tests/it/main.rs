@@ -1,0 +1,9 @@
+//! The integration test binary: the service in-process, on both backends.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod api_addresses;
+mod api_divisions;
+mod cli;
+mod conformance;
