@@ -6,13 +6,16 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::config::Config;
+use crate::domain::division::Division;
 use crate::index::divisions::DivisionDirectory;
-use crate::reference::{EMBEDDED_DEMO_SEED, ReferenceError, ReferenceSource};
+use crate::reference::{EMBEDDED_DEMO_SEED, ReferenceData, ReferenceError, ReferenceSource};
 use crate::registry::Registry;
 use crate::registry::import::{ImportError, import_address_csv};
 use crate::store::{Actor, Store, StoreError, open_store};
 
 const REFERENCE_VERSION_KEY: &str = "reference_data_version";
+const REFERENCE_ORIGIN_KEY: &str = "reference_data_origin";
+const EMBEDDED_ORIGIN: &str = "embedded";
 const DEMO_SEED_KEY: &str = "demo_seed_version";
 
 #[derive(Debug, thiserror::Error)]
@@ -41,8 +44,15 @@ pub async fn open_registry(config: &Config) -> Result<Opened, StartupError> {
         Some(directory) => ReferenceSource::Directory(directory.clone()),
         None => ReferenceSource::Embedded,
     };
-    let reference_loaded = load_reference_if_new(store.as_ref(), &source).await?;
-    let directory = DivisionDirectory::build(store.all_divisions().await?);
+    let loaded = load_reference_if_new(store.as_ref(), &source).await?;
+    let reference_loaded = loaded.is_some();
+    // A fresh load already holds every division in memory; otherwise the store is the
+    // system of record and the tree is read back from it.
+    let divisions = match loaded {
+        Some(divisions) => divisions,
+        None => store.all_divisions().await?,
+    };
+    let directory = DivisionDirectory::build(divisions);
     tracing::info!(
         divisions = directory.len(),
         elapsed_ms = started.elapsed().as_millis() as u64,
@@ -66,28 +76,43 @@ pub async fn open_registry(config: &Config) -> Result<Opened, StartupError> {
     })
 }
 
-/// Loads reference data into the store unless this exact version is there already.
+/// Loads reference data into the store when it has none, or when it has an older copy
+/// of the same origin. Data an operator imported from a directory is never replaced
+/// by the copy built into the binary. Returns the divisions it loaded.
 pub async fn load_reference_if_new(
     store: &dyn Store,
     source: &ReferenceSource,
-) -> Result<bool, StartupError> {
+) -> Result<Option<Vec<Division>>, StartupError> {
     let version = source.version()?;
-    if store.meta(REFERENCE_VERSION_KEY).await?.as_deref() == Some(version.as_str()) {
-        return Ok(false);
+    let stored_version = store.meta(REFERENCE_VERSION_KEY).await?;
+    let stored_origin = store.meta(REFERENCE_ORIGIN_KEY).await?;
+    if stored_version.as_deref() == Some(version.as_str()) {
+        return Ok(None);
     }
-    load_reference(store, source).await?;
-    Ok(true)
+    if stored_version.is_some()
+        && matches!(source, ReferenceSource::Embedded)
+        && stored_origin.as_deref() != Some(EMBEDDED_ORIGIN)
+    {
+        tracing::info!(origin = ?stored_origin, "keeping reference data imported by an operator");
+        return Ok(None);
+    }
+    Ok(Some(load_reference(store, source).await?.divisions))
 }
 
 /// Loads reference data unconditionally (the `import divisions` command).
 pub async fn load_reference(
     store: &dyn Store,
     source: &ReferenceSource,
-) -> Result<(usize, usize), StartupError> {
+) -> Result<ReferenceData, StartupError> {
     let started = Instant::now();
     let data = source.load()?;
     store.upsert_divisions(&data.divisions).await?;
     store.upsert_division_polygons(&data.polygons).await?;
+    let origin = match source {
+        ReferenceSource::Embedded => EMBEDDED_ORIGIN.to_owned(),
+        ReferenceSource::Directory(directory) => format!("directory:{}", directory.display()),
+    };
+    store.set_meta(REFERENCE_ORIGIN_KEY, &origin).await?;
     store.set_meta(REFERENCE_VERSION_KEY, &data.version).await?;
     tracing::info!(
         divisions = data.divisions.len(),
@@ -95,7 +120,7 @@ pub async fn load_reference(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "reference data loaded"
     );
-    Ok((data.divisions.len(), data.polygons.len()))
+    Ok(data)
 }
 
 /// The demo registry goes only into a store that has never held addresses, so a

@@ -190,14 +190,12 @@ async fn import_divisions(config: Config, directory: PathBuf) -> Result<(), Stri
         .await
         .map_err(|error| error.to_string())?;
     store.migrate().await.map_err(|error| error.to_string())?;
-    let (divisions, polygons) =
-        load_reference(store.as_ref(), &ReferenceSource::Directory(directory))
-            .await
-            .map_err(|error| error.to_string())?;
-    println!(
-        "{}",
-        serde_json::json!({ "divisions": divisions, "polygons": polygons })
-    );
+    let data = load_reference(store.as_ref(), &ReferenceSource::Directory(directory))
+        .await
+        .map_err(|error| error.to_string())?;
+    let summary =
+        serde_json::json!({ "divisions": data.divisions.len(), "polygons": data.polygons.len() });
+    println!("{summary}");
     Ok(())
 }
 

@@ -1,1 +1,204 @@
+//! The `yizhitong` binary as operators run it, on both backends.
 
+use std::io::Write;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use yizhitong::app::open_registry;
+use yizhitong::auth::{KeyVerifier, Principal};
+use yizhitong::store::Role;
+
+use crate::common::{TestStore, fixture, test_config};
+
+fn yizhitong(store: &TestStore, arguments: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_yizhitong"))
+        .args(arguments)
+        .args(["--db", &store.url, "--data-dir"])
+        .arg(store.data_dir.path())
+        .env("YZT_REFERENCE_DATA_DIR", fixture("reference"))
+        .env("YZT_LOAD_DEMO_SEED", "false")
+        .env_remove("YZT_DATABASE_URL")
+        .env_remove("YZT_DATA_DIR")
+        .output()
+        .expect("the binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+async fn keys_create_prints_a_working_key_last(store: TestStore) {
+    let output = yizhitong(
+        &store,
+        &["keys", "create", "--role", "editor", "--label", "户籍科"],
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    let key = stdout.lines().last().expect("a line").trim().to_owned();
+    assert!(key.starts_with("yzt_"), "{stdout}");
+
+    // The command initialised the fresh store as `serve` would, and the key verifies.
+    let opened = open_registry(&test_config(&store)).await.unwrap();
+    assert!(
+        !opened.reference_loaded,
+        "reference data was loaded by the command already"
+    );
+    let verifier = KeyVerifier::new(opened.store.clone());
+    match verifier.verify(&key).await {
+        Ok(Principal::Key { role, .. }) => assert_eq!(role, Role::Editor),
+        other => panic!("{other:?}"),
+    }
+
+    let output = yizhitong(&store, &["keys", "create", "--role", "superuser"]);
+    assert!(!output.status.success());
+}
+
+const HEADER: &str = "source_id,division_code,road,road_no,place,building,unit,floor,room,lon,lat";
+
+fn write_csv(store: &TestStore, name: &str, rows: &[&str]) -> std::path::PathBuf {
+    let path = store.data_dir.path().join(name);
+    let mut file = std::fs::File::create(&path).unwrap();
+    writeln!(file, "{HEADER}").unwrap();
+    for row in rows {
+        writeln!(file, "{row}").unwrap();
+    }
+    path
+}
+
+fn summary(output: &Output) -> Value {
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    serde_json::from_str(text(&output.stdout).lines().last().unwrap()).unwrap()
+}
+
+async fn import_keeps_valid_rows_and_reports_the_rest_by_line(store: TestStore) {
+    let csv = write_csv(
+        &store,
+        "first.csv",
+        &[
+            "GA-1,330212001,中山路,12,,,,,,121.55,29.81", // line 2
+            "GA-2,330204,中山路,13,,,,,,121.55,29.81",    // line 3: retired division
+            "GA-3,330212001005,,18号,东兴新村,3栋,2,5,501,,", // line 4
+            "GA-4,330212001,中山路,十二号,,,,,,,",        // line 5: same as GA-1
+            "GA-5,330212001,中山路,14,,,,,,east,29.81",   // line 6: lon not a number
+            "GA-6,33021,中山路,15,,,,,,,",                // line 7: malformed code
+            "GA-7,330212001,,,,3幢,,,,,",                 // line 8: no road or place
+            "\"GA-8\",330213,\"惠风,西路\",8,,,,,,121.4,29.6", // line 9: quoted comma
+        ],
+    );
+    let output = yizhitong(&store, &["import", "addresses", csv.to_str().unwrap()]);
+    let report = summary(&output);
+    assert_eq!(report["rows"], 8);
+    assert_eq!(report["created"], 3);
+    assert_eq!(report["rejected"], 5);
+    let stderr = text(&output.stderr);
+    for expected in [
+        "line 3: [division_retired]",
+        "line 5: [duplicate_address]",
+        "line 6: [invalid_address]",
+        "line 7: [invalid_division_code]",
+        "line 8: [invalid_address]",
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "{expected} missing from:\n{stderr}"
+        );
+    }
+
+    // A re-import by source_id updates instead of duplicating.
+    let csv = write_csv(
+        &store,
+        "second.csv",
+        &[
+            "GA-1,330212001,中山路,12,,,,,,121.55,29.81",
+            "GA-3,330212001005,,18号,东兴新村,3栋,2,6,601,,",
+        ],
+    );
+    let report = summary(&yizhitong(
+        &store,
+        &["import", "addresses", csv.to_str().unwrap()],
+    ));
+    assert_eq!(
+        (report["unchanged"].as_u64(), report["updated"].as_u64()),
+        (Some(1), Some(1))
+    );
+    let opened = open_registry(&test_config(&store)).await.unwrap();
+    assert_eq!(opened.store.count_addresses().await.unwrap(), 3);
+    let listed = opened
+        .registry
+        .list(&Default::default(), None, 10)
+        .await
+        .unwrap();
+    let updated = listed
+        .iter()
+        .find(|record| record.source_id.as_deref() == Some("GA-3"))
+        .unwrap();
+    assert_eq!(updated.components.room.as_deref(), Some("601室"));
+    assert_eq!(updated.version, 2);
+    let quoted = listed
+        .iter()
+        .find(|record| record.source_id.as_deref() == Some("GA-8"))
+        .unwrap();
+    assert_eq!(quoted.components.road.as_deref(), Some("惠风,西路"));
+}
+
+async fn import_refuses_a_file_without_the_columns(store: TestStore) {
+    let path = store.data_dir.path().join("wrong.csv");
+    std::fs::write(&path, "id,address\n1,宁波市鄞州区中山路1号\n").unwrap();
+    let output = yizhitong(&store, &["import", "addresses", path.to_str().unwrap()]);
+    assert!(!output.status.success());
+    assert!(
+        text(&output.stderr).contains("division_code"),
+        "{}",
+        text(&output.stderr)
+    );
+    let missing = yizhitong(&store, &["import", "addresses", "/nonexistent/file.csv"]);
+    assert!(!missing.status.success());
+    assert!(text(&missing.stderr).contains("cannot open"));
+}
+
+async fn import_divisions_and_migrate(store: TestStore) {
+    let output = yizhitong(&store, &["db", "migrate"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let output = yizhitong(
+        &store,
+        &[
+            "import",
+            "divisions",
+            fixture("reference").to_str().unwrap(),
+        ],
+    );
+    let report = summary(&output);
+    assert_eq!(report["polygons"], 15);
+    let imported = report["divisions"].as_u64().unwrap();
+    assert!(imported > 4000);
+
+    // A later start on the built-in data keeps what the operator imported.
+    let mut config = test_config(&store);
+    config.reference_data_dir = None;
+    let opened = open_registry(&config).await.unwrap();
+    assert!(!opened.reference_loaded);
+    assert_eq!(opened.registry.divisions().len() as u64, imported);
+}
+
+crate::on_both_backends!(
+    keys_create_prints_a_working_key_last,
+    import_keeps_valid_rows_and_reports_the_rest_by_line,
+    import_refuses_a_file_without_the_columns,
+    import_divisions_and_migrate,
+);
+
+#[test]
+fn an_unsupported_database_url_is_a_clear_error() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_yizhitong"))
+        .args(["db", "migrate", "--db", "mysql://localhost/x", "--data-dir"])
+        .arg(data_dir.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        text(&output.stderr).contains("unsupported database URL"),
+        "{}",
+        text(&output.stderr)
+    );
+}

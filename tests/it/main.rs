@@ -7,3 +7,4 @@ mod api_addresses;
 mod api_divisions;
 mod cli;
 mod conformance;
+mod serve;
