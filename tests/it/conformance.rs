@@ -309,7 +309,7 @@ async fn listing_filters_by_division_and_status(store: TestStore) {
                 .await
                 .unwrap()
         ),
-        [in_town.code.clone()]
+        std::slice::from_ref(&in_town.code)
     );
     assert_eq!(
         codes(
@@ -318,7 +318,7 @@ async fn listing_filters_by_division_and_status(store: TestStore) {
                 .await
                 .unwrap()
         ),
-        [in_county.code.clone()]
+        std::slice::from_ref(&in_county.code)
     );
     let all = codes(
         registry
