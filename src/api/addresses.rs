@@ -1,25 +1,18 @@
 //! `/v1/addresses`: register, read, change, retire and list standard addresses.
 
 use axum::Json;
-use axum::extract::{Extension, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use super::extract::{JsonBody, PathParams, QueryParams};
+use super::extract::{EditorKey, JsonBody, PathParams, QueryParams};
 use super::{AppState, cursor, page_size};
-use crate::auth::Principal;
 use crate::domain::address::{AddressStatus, StandardAddress};
 use crate::domain::code::validate_address_code;
 use crate::domain::division::DivisionCode;
 use crate::error::{ErrorBody, RequestError, Result};
 use crate::registry::{AddressDraft, AddressPatch};
-use crate::store::{Actor, AddressFilter, AddressVersion, Role};
-
-const WRITERS: &[Role] = &[Role::Editor];
-
-fn writer(principal: &Principal) -> Result<Actor> {
-    Ok(Actor::api_key(principal.require(WRITERS)?))
-}
+use crate::store::{AddressFilter, AddressVersion};
 
 /// Validates the code in the path before it reaches the store.
 fn checked_code(code: &str) -> Result<String> {
@@ -34,10 +27,9 @@ fn checked_code(code: &str) -> Result<String> {
         (status = 422, body = ErrorBody, description = "Unknown or retired division")))]
 pub async fn create_address(
     State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
+    EditorKey(actor): EditorKey,
     JsonBody(draft): JsonBody<AddressDraft>,
 ) -> Result<(StatusCode, Json<StandardAddress>)> {
-    let actor = writer(&principal)?;
     let record = state.registry.create(&draft, &actor).await?;
     Ok((StatusCode::CREATED, Json(record)))
 }
@@ -60,11 +52,10 @@ pub async fn get_address(
         (status = 422, body = ErrorBody)))]
 pub async fn patch_address(
     State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
+    EditorKey(actor): EditorKey,
     PathParams(code): PathParams<String>,
     JsonBody(patch): JsonBody<AddressPatch>,
 ) -> Result<Json<StandardAddress>> {
-    let actor = writer(&principal)?;
     let code = checked_code(&code)?;
     Ok(Json(state.registry.patch(&code, &patch, &actor).await?))
 }
@@ -85,11 +76,10 @@ pub struct RetireRequest {
         (status = 422, body = ErrorBody)))]
 pub async fn retire_address(
     State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
+    EditorKey(actor): EditorKey,
     PathParams(code): PathParams<String>,
     JsonBody(request): JsonBody<RetireRequest>,
 ) -> Result<Json<StandardAddress>> {
-    let actor = writer(&principal)?;
     let code = checked_code(&code)?;
     let successor = request
         .successor_code

@@ -1,14 +1,13 @@
 //! `/v1/audit`: the append-only log of every write, for administrators.
 
 use axum::Json;
-use axum::extract::{Extension, State};
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 
-use super::extract::QueryParams;
+use super::extract::{AdminKey, QueryParams};
 use super::{AppState, page_size};
-use crate::auth::Principal;
 use crate::error::{ErrorBody, Result};
-use crate::store::{AuditEntry, Role};
+use crate::store::AuditEntry;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct AuditQuery {
@@ -28,10 +27,9 @@ pub struct AuditPage {
     responses((status = 200, body = AuditPage), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn audit_log(
     State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
+    _admin: AdminKey,
     QueryParams(query): QueryParams<AuditQuery>,
 ) -> Result<Json<AuditPage>> {
-    principal.require(&[Role::Admin])?;
     let limit = page_size(query.limit, 100, 1000)?;
     let entries = state
         .registry

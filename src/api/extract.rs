@@ -79,3 +79,37 @@ where
             })
     }
 }
+
+/// The caller, who must hold a key with the editor role (or admin). As an extractor it
+/// runs before the body is read, so an unauthenticated request is a 401 whatever its
+/// body holds.
+pub struct EditorKey(pub crate::store::Actor);
+
+impl<S: Send + Sync> FromRequestParts<S> for EditorKey {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let key_id = principal(parts).require(&[crate::store::Role::Editor])?;
+        Ok(EditorKey(crate::store::Actor::api_key(key_id)))
+    }
+}
+
+/// The caller, who must hold an admin key.
+pub struct AdminKey;
+
+impl<S: Send + Sync> FromRequestParts<S> for AdminKey {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        principal(parts).require(&[crate::store::Role::Admin])?;
+        Ok(AdminKey)
+    }
+}
+
+fn principal(parts: &Parts) -> &crate::auth::Principal {
+    // The authentication middleware inserts a principal into every request it passes.
+    parts
+        .extensions
+        .get::<crate::auth::Principal>()
+        .unwrap_or(&crate::auth::Principal::Anonymous)
+}

@@ -34,6 +34,14 @@ async fn lifecycle(store: TestStore) {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body["code"], "missing_api_key");
     let (status, body) = app
+        .call("POST", "/v1/addresses", None, Some(json!({})))
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("missing_api_key")),
+        "auth before body"
+    );
+    let (status, body) = app
         .call("POST", "/v1/addresses", Some(&reader), Some(draft()))
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
