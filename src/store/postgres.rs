@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::TryStreamExt;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::types::Json;
 use sqlx::{PgPool, Postgres, QueryBuilder, Transaction};
@@ -156,8 +157,13 @@ impl Store for PostgresStore {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {DIVISION_COLUMNS} FROM divisions ORDER BY code"
         ));
-        let rows = sqlx::query(sql).fetch_all(&self.pool).await?;
-        rows.iter().map(division_from_row).collect()
+        // Streamed: holding all 665k raw rows next to the decoded ones doubles peak memory.
+        let mut rows = sqlx::query(sql).fetch(&self.pool);
+        let mut divisions = Vec::new();
+        while let Some(row) = rows.try_next().await? {
+            divisions.push(division_from_row(&row)?);
+        }
+        Ok(divisions)
     }
 
     async fn upsert_division_polygons(
