@@ -20,12 +20,6 @@ CREATE TABLE divisions (
 );
 CREATE INDEX divisions_parent ON divisions (parent_code);
 
-CREATE TABLE division_names (
-    name TEXT NOT NULL,
-    code TEXT NOT NULL,
-    PRIMARY KEY (name, code)
-);
-CREATE INDEX division_names_code ON division_names (code);
 
 CREATE TABLE division_polygons (
     code     TEXT PRIMARY KEY,

@@ -18,13 +18,6 @@ CREATE TABLE divisions (
 ) WITHOUT ROWID;
 CREATE INDEX divisions_parent ON divisions (parent_code);
 
--- Every name a division is known by (official, short, aliases), for lookup by name.
-CREATE TABLE division_names (
-    name TEXT NOT NULL,
-    code TEXT NOT NULL,
-    PRIMARY KEY (name, code)
-) WITHOUT ROWID;
-CREATE INDEX division_names_code ON division_names (code);
 
 CREATE TABLE division_polygons (
     code     TEXT PRIMARY KEY,

@@ -1,13 +1,12 @@
 //! The batched statements behind [`super::writes::WriteTransaction`], generated for
-//! each backend. The SQL is the same in both dialects except the serial counter, so
-//! one macro body serves both instead of two hand-kept copies.
+//! each backend. The statements are the same in both dialects (QueryBuilder supplies
+//! the placeholders), so one macro body serves both instead of two hand-kept copies.
 
 /// Implements `WriteTransaction` for `$write` (a struct with a
 /// `transaction: Transaction<'static, $database>` field and a module-level
-/// `select_addresses_where` helper). `$allocate_sql` binds (division_code, count) and
-/// returns the new last serial.
+/// `select_addresses_where` helper).
 macro_rules! batched_write_transaction {
-    ($write:ty, $database:ty, $allocate_sql:expr) => {
+    ($write:ty, $database:ty) => {
         #[async_trait::async_trait]
         impl $crate::store::writes::WriteTransaction for $write {
             async fn addresses_by_codes(
@@ -62,15 +61,33 @@ macro_rules! batched_write_transaction {
 
             async fn allocate_serials(
                 &mut self,
-                division_code: &str,
-                count: u32,
-            ) -> Result<u32, $crate::store::StoreError> {
-                let last: i64 = sqlx::query_scalar($allocate_sql)
-                    .bind(division_code)
-                    .bind(i64::from(count))
-                    .fetch_one(&mut *self.transaction)
-                    .await?;
-                $crate::store::batch_sql::serial_block_start(division_code, last, count)
+                requests: &[(String, u32)],
+            ) -> Result<Vec<u32>, $crate::store::StoreError> {
+                let mut last_serials = std::collections::HashMap::with_capacity(requests.len());
+                for chunk in requests.chunks(ROWS_PER_STATEMENT) {
+                    let mut query = sqlx::QueryBuilder::<$database>::new(
+                        "INSERT INTO code_serials (division_code, last_serial) ",
+                    );
+                    query.push_values(chunk, |mut values, (division_code, count)| {
+                        values.push_bind(division_code.clone()).push_bind(i64::from(*count));
+                    });
+                    query.push(
+                        " ON CONFLICT (division_code) DO UPDATE \
+                         SET last_serial = code_serials.last_serial + excluded.last_serial \
+                         RETURNING division_code, last_serial",
+                    );
+                    let rows: Vec<(String, i64)> = query.build_query_as().fetch_all(&mut *self.transaction).await?;
+                    last_serials.extend(rows);
+                }
+                requests
+                    .iter()
+                    .map(|(division_code, count)| {
+                        let last = *last_serials.get(division_code).ok_or_else(|| {
+                            $crate::store::StoreError::Database(format!("no serial counter for {division_code}"))
+                        })?;
+                        $crate::store::batch_sql::serial_block_start(division_code, last, *count)
+                    })
+                    .collect()
             }
 
             async fn upsert_address_rows(

@@ -71,13 +71,7 @@ fn select_addresses_where(column: &str, values: &[String]) -> QueryBuilder<Postg
     query
 }
 
-super::batch_sql::batched_write_transaction!(
-    PostgresWrite,
-    Postgres,
-    "INSERT INTO code_serials (division_code, last_serial) VALUES ($1, $2) \
-     ON CONFLICT (division_code) DO UPDATE SET last_serial = code_serials.last_serial + excluded.last_serial \
-     RETURNING last_serial"
-);
+super::batch_sql::batched_write_transaction!(PostgresWrite, Postgres);
 
 #[async_trait]
 impl Store for PostgresStore {
@@ -128,26 +122,6 @@ impl Store for PostgresStore {
             });
             query.push(UPSERT_DIVISION_TAIL);
             query.build().execute(&mut *write.transaction).await?;
-
-            let codes: Vec<String> = chunk.iter().map(|division| division.code.clone()).collect();
-            sqlx::query("DELETE FROM division_names WHERE code = ANY($1)")
-                .bind(&codes)
-                .execute(&mut *write.transaction)
-                .await?;
-            let (names, name_codes): (Vec<String>, Vec<String>) = chunk
-                .iter()
-                .flat_map(|division| {
-                    division
-                        .lookup_names()
-                        .into_iter()
-                        .map(|name| (name.to_owned(), division.code.clone()))
-                })
-                .unzip();
-            sqlx::query("INSERT INTO division_names (name, code) SELECT * FROM UNNEST($1::text[], $2::text[])")
-                .bind(&names)
-                .bind(&name_codes)
-                .execute(&mut *write.transaction)
-                .await?;
         }
         write.commit().await?;
         Ok(divisions.len() as u64)

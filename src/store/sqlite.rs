@@ -48,6 +48,9 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true)
+            // Without a limit the WAL file keeps its largest size forever (174 MB after
+            // a 1M-row import); checkpoints then truncate it back to this.
+            .pragma("journal_size_limit", "67108864")
             .pragma("cache_size", "-65536");
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
@@ -90,13 +93,7 @@ fn select_addresses_where(column: &str, values: &[String]) -> QueryBuilder<Sqlit
     query
 }
 
-super::batch_sql::batched_write_transaction!(
-    SqliteWrite,
-    Sqlite,
-    "INSERT INTO code_serials (division_code, last_serial) VALUES (?1, ?2) \
-     ON CONFLICT (division_code) DO UPDATE SET last_serial = code_serials.last_serial + excluded.last_serial \
-     RETURNING last_serial"
-);
+super::batch_sql::batched_write_transaction!(SqliteWrite, Sqlite);
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -146,35 +143,6 @@ impl Store for SqliteStore {
             });
             query.push(UPSERT_DIVISION_TAIL);
             query.build().execute(&mut *write.transaction).await?;
-
-            let mut delete =
-                QueryBuilder::<Sqlite>::new("DELETE FROM division_names WHERE code IN (");
-            let mut separated = delete.separated(", ");
-            for division in chunk {
-                separated.push_bind(division.code.clone());
-            }
-            delete.push(")");
-            delete.build().execute(&mut *write.transaction).await?;
-
-            let names: Vec<(&str, &str)> = chunk
-                .iter()
-                .flat_map(|division| {
-                    division
-                        .lookup_names()
-                        .into_iter()
-                        .map(|name| (name, division.code.as_str()))
-                })
-                .collect();
-            for names in names.chunks(ROWS_PER_STATEMENT * 4) {
-                let mut insert =
-                    QueryBuilder::<Sqlite>::new("INSERT INTO division_names (name, code) ");
-                insert.push_values(names, |mut values, (name, code)| {
-                    values
-                        .push_bind(name.to_string())
-                        .push_bind(code.to_string());
-                });
-                insert.build().execute(&mut *write.transaction).await?;
-            }
         }
         write.commit().await?;
         Ok(divisions.len() as u64)

@@ -29,12 +29,12 @@ pub(crate) trait WriteTransaction: Send {
         &mut self,
         identity_keys: &[String],
     ) -> Result<Vec<(String, String)>, StoreError>;
-    /// Reserves `count` consecutive serials in a division; returns the first.
+    /// Reserves `count` consecutive serials in each division, in one statement;
+    /// returns the first serial of each block, in the order asked.
     async fn allocate_serials(
         &mut self,
-        division_code: &str,
-        count: u32,
-    ) -> Result<u32, StoreError>;
+        requests: &[(String, u32)],
+    ) -> Result<Vec<u32>, StoreError>;
     /// Inserts new rows and overwrites existing ones (by code).
     async fn upsert_address_rows(&mut self, rows: &[&StandardAddress]) -> Result<(), StoreError>;
     async fn insert_versions(&mut self, versions: &[VersionRow<'_>]) -> Result<(), StoreError>;
@@ -202,8 +202,8 @@ pub(crate) async fn create_address(
 ) -> Result<StandardAddress, StoreError> {
     check_uniqueness(transaction, content, None).await?;
     let serial = transaction
-        .allocate_serials(&content.division_code, 1)
-        .await?;
+        .allocate_serials(&[(content.division_code.clone(), 1)])
+        .await?[0];
     let code = compose_address_code(&content.division_code, serial)
         .map_err(|error| StoreError::Database(format!("serial allocation: {error}")))?;
     let record = new_record(code, content, write_time());
@@ -414,7 +414,8 @@ fn duplicate_message(holder: &str) -> String {
     }
 }
 
-/// One serial block per division, sized to the rows being created there.
+/// One serial block per division, sized to the rows being created there, reserved in a
+/// single statement: an import batch spans hundreds of divisions.
 async fn allocate_for_creations(
     transaction: &mut dyn WriteTransaction,
     rows: &[AddressContent],
@@ -431,10 +432,10 @@ async fn allocate_for_creations(
             counts[slot].1 += 1;
         }
     }
-    let mut first_serials = HashMap::with_capacity(counts.len());
-    for (division_code, count) in counts {
-        let first = transaction.allocate_serials(&division_code, count).await?;
-        first_serials.insert(division_code, first);
-    }
-    Ok(first_serials)
+    let first_serials = transaction.allocate_serials(&counts).await?;
+    Ok(counts
+        .into_iter()
+        .map(|(division_code, _)| division_code)
+        .zip(first_serials)
+        .collect())
 }
