@@ -58,13 +58,7 @@ pub enum ReferenceSource {
 impl ReferenceSource {
     /// The version without parsing anything: cheap enough to check at every start.
     pub fn version(&self) -> Result<String, ReferenceError> {
-        let files = self.raw_files()?;
-        let mut hasher = Sha256::new();
-        for (name, bytes) in &files {
-            hasher.update(name.as_bytes());
-            hasher.update(bytes);
-        }
-        Ok(format!("sha256:{}", hex::encode(hasher.finalize())))
+        Ok(content_version(&self.raw_files()?))
     }
 
     /// (file name, compressed bytes) of the divisions file first, then polygon files.
@@ -110,12 +104,7 @@ impl ReferenceSource {
 
     pub fn load(&self) -> Result<ReferenceData, ReferenceError> {
         let files = self.raw_files()?;
-        let mut hasher = Sha256::new();
-        for (name, bytes) in &files {
-            hasher.update(name.as_bytes());
-            hasher.update(bytes);
-        }
-        let version = format!("sha256:{}", hex::encode(hasher.finalize()));
+        let version = content_version(&files);
         let mut divisions = Vec::new();
         let mut polygons = Vec::new();
         for (name, bytes) in files {
@@ -132,6 +121,16 @@ impl ReferenceSource {
             polygons,
         })
     }
+}
+
+/// Hash of the file names and bytes: the same data gives the same version anywhere.
+fn content_version(files: &[(String, Vec<u8>)]) -> String {
+    let mut hasher = Sha256::new();
+    for (name, bytes) in files {
+        hasher.update(name.as_bytes());
+        hasher.update(bytes);
+    }
+    format!("sha256:{}", hex::encode(hasher.finalize()))
 }
 
 fn unreadable(path: &Path, error: impl std::fmt::Display) -> ReferenceError {

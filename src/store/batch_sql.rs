@@ -148,7 +148,7 @@ macro_rules! batched_write_transaction {
                             .push_bind(version.change.as_str())
                             .push_bind(version.actor.to_owned())
                             .push_bind(version.recorded_at)
-                            .push_bind(Json(version.record.clone()));
+                            .push_bind(Json(version.record_json.clone()));
                     });
                     query.build().execute(&mut *self.transaction).await?;
                 }

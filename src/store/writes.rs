@@ -43,6 +43,8 @@ pub(crate) trait WriteTransaction: Send {
 
 pub(crate) struct VersionRow<'a> {
     pub record: &'a StandardAddress,
+    /// `record` as JSON, serialised once and shared with the audit entry.
+    pub record_json: Box<serde_json::value::RawValue>,
     pub change: ChangeKind,
     pub actor: &'a str,
     pub recorded_at: DateTime<Utc>,
@@ -54,11 +56,16 @@ fn write_time() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
+fn raw_json(record: &StandardAddress) -> Box<serde_json::value::RawValue> {
+    serde_json::value::to_raw_value(record).expect("an address always serialises")
+}
+
 fn audit_entry(
     actor: &Actor,
     action: &str,
     before: Option<&StandardAddress>,
     after: &StandardAddress,
+    after_json: Box<serde_json::value::RawValue>,
 ) -> NewAuditEntry {
     NewAuditEntry {
         at: after.updated_at,
@@ -66,8 +73,8 @@ fn audit_entry(
         action: action.to_owned(),
         entity: "address".to_owned(),
         entity_id: after.code.clone(),
-        before: before.map(|record| serde_json::to_value(record).expect("address serialises")),
-        after: Some(serde_json::to_value(after).expect("address serialises")),
+        before: before.map(raw_json),
+        after: Some(after_json),
     }
 }
 
@@ -182,8 +189,10 @@ async fn write_change(
     actor: &Actor,
 ) -> Result<(), StoreError> {
     transaction.upsert_address_rows(&[after]).await?;
+    let after_json = raw_json(after);
     let version = VersionRow {
         record: after,
+        record_json: after_json.clone(),
         change,
         actor: &actor.name,
         recorded_at: after.updated_at,
@@ -191,7 +200,7 @@ async fn write_change(
     transaction.insert_versions(&[version]).await?;
     let action = format!("address.{}", change.as_str());
     transaction
-        .append_audit(&[audit_entry(actor, &action, before, after)])
+        .append_audit(&[audit_entry(actor, &action, before, after, after_json)])
         .await
 }
 
@@ -382,10 +391,13 @@ pub(crate) async fn import_addresses(
     }
     let records: Vec<&StandardAddress> = written.iter().map(|(_, after)| after).collect();
     transaction.upsert_address_rows(&records).await?;
+    let record_jsons: Vec<_> = records.iter().map(|record| raw_json(record)).collect();
     let versions: Vec<VersionRow> = records
         .iter()
-        .map(|record| VersionRow {
+        .zip(&record_jsons)
+        .map(|(record, record_json)| VersionRow {
             record,
+            record_json: record_json.clone(),
             change: ChangeKind::Imported,
             actor: &actor.name,
             recorded_at: now,
@@ -394,13 +406,14 @@ pub(crate) async fn import_addresses(
     transaction.insert_versions(&versions).await?;
     let audit: Vec<NewAuditEntry> = written
         .iter()
-        .map(|(before, after)| {
+        .zip(record_jsons)
+        .map(|((before, after), after_json)| {
             let action = if before.is_some() {
                 "address.import.update"
             } else {
                 "address.import.create"
             };
-            audit_entry(actor, action, before.as_ref(), after)
+            audit_entry(actor, action, before.as_ref(), after, after_json)
         })
         .collect();
     transaction.append_audit(&audit).await?;
