@@ -1,3 +1,4 @@
 //! Text handling for Chinese addresses.
 
+pub mod address_text;
 pub mod normalize;
