@@ -7,6 +7,37 @@
 /// `select_addresses_where` helper).
 macro_rules! batched_write_transaction {
     ($write:ty, $database:ty) => {
+        impl $write {
+            /// Inserts or updates divisions in multi-row statements.
+            async fn upsert_division_rows(
+                &mut self,
+                divisions: &[$crate::domain::division::Division],
+            ) -> Result<(), $crate::store::StoreError> {
+                use sqlx::types::Json;
+                for chunk in divisions.chunks(ROWS_PER_STATEMENT) {
+                    let mut query = sqlx::QueryBuilder::<$database>::new(format!(
+                        "INSERT INTO divisions ({}) ",
+                        $crate::store::rows::DIVISION_COLUMNS
+                    ));
+                    query.push_values(chunk, |mut values, division| {
+                        values
+                            .push_bind(division.code.clone())
+                            .push_bind(division.name.clone())
+                            .push_bind(division.short_name.clone())
+                            .push_bind(division.level.as_str())
+                            .push_bind(division.parent_code.clone())
+                            .push_bind(Json(division.aliases.clone()))
+                            .push_bind(division.valid_from)
+                            .push_bind(division.valid_to)
+                            .push_bind(division.successor_code.clone());
+                    });
+                    query.push($crate::store::batch_sql::UPSERT_DIVISION_TAIL);
+                    query.build().execute(&mut *self.transaction).await?;
+                }
+                Ok(())
+            }
+        }
+
         #[async_trait::async_trait]
         impl $crate::store::writes::WriteTransaction for $write {
             async fn addresses_by_codes(

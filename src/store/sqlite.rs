@@ -11,10 +11,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::TryStreamExt;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::types::Json;
 use sqlx::{QueryBuilder, Sqlite, SqlitePool, Transaction};
 
-use super::batch_sql::UPSERT_DIVISION_TAIL;
 use super::rows::{
     ADDRESS_COLUMNS, AUDIT_COLUMNS, DIVISION_COLUMNS, address_from_row, api_key_from_row,
     audit_from_row, division_from_row, prefix_upper_bound, version_from_row,
@@ -126,24 +124,7 @@ impl Store for SqliteStore {
 
     async fn upsert_divisions(&self, divisions: &[Division]) -> Result<u64, StoreError> {
         let mut write = self.begin_write().await?;
-        for chunk in divisions.chunks(ROWS_PER_STATEMENT) {
-            let mut query =
-                QueryBuilder::<Sqlite>::new(format!("INSERT INTO divisions ({DIVISION_COLUMNS}) "));
-            query.push_values(chunk, |mut values, division| {
-                values
-                    .push_bind(division.code.clone())
-                    .push_bind(division.name.clone())
-                    .push_bind(division.short_name.clone())
-                    .push_bind(division.level.as_str())
-                    .push_bind(division.parent_code.clone())
-                    .push_bind(Json(division.aliases.clone()))
-                    .push_bind(division.valid_from)
-                    .push_bind(division.valid_to)
-                    .push_bind(division.successor_code.clone());
-            });
-            query.push(UPSERT_DIVISION_TAIL);
-            query.build().execute(&mut *write.transaction).await?;
-        }
+        write.upsert_division_rows(divisions).await?;
         write.commit().await?;
         Ok(divisions.len() as u64)
     }

@@ -115,35 +115,16 @@ fn serve_on_a_fresh_directory_answers_the_readme_tour_and_restarts_without_reloa
     assert!(server.stop().success(), "SIGTERM is a clean exit");
 
     let (mut server, warm) = Server::start(data_dir.path());
-    let (_, page) = http_get(server.port, "/v1/addresses?limit=1000").unwrap();
-    let (_, second) = http_get(
-        server.port,
-        &format!(
-            "/v1/addresses?limit=1000&cursor={}",
-            page["next_cursor"].as_str().unwrap()
-        ),
-    )
-    .unwrap();
-    let (_, third) = http_get(
-        server.port,
-        &format!(
-            "/v1/addresses?limit=1000&cursor={}",
-            second["next_cursor"].as_str().unwrap()
-        ),
-    )
-    .unwrap();
-    let (_, fourth) = http_get(
-        server.port,
-        &format!(
-            "/v1/addresses?limit=1000&cursor={}",
-            third["next_cursor"].as_str().unwrap()
-        ),
-    )
-    .unwrap();
-    let total: usize = [&page, &second, &third, &fourth]
-        .iter()
-        .map(|p| p["addresses"].as_array().unwrap().len())
-        .sum();
+    let mut total = 0;
+    let mut path = "/v1/addresses?limit=1000".to_owned();
+    loop {
+        let (_, page) = http_get(server.port, &path).unwrap();
+        total += page["addresses"].as_array().unwrap().len();
+        match page["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/v1/addresses?limit=1000&cursor={cursor}"),
+            None => break,
+        }
+    }
     assert_eq!(
         total, 3610,
         "a restart neither drops nor re-adds the demo registry"
