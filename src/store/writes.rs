@@ -344,7 +344,11 @@ pub(crate) async fn import_addresses(
                     format!("the same address is already registered as {holder}"),
                 ),
                 _ => {
-                    identity_holder.retain(|_, code| *code != existing.code);
+                    // The address gives up its old identity to later rows of the batch.
+                    let old_identity = existing.components.identity_key(&existing.division_code);
+                    if identity_holder.get(&old_identity) == Some(&existing.code) {
+                        identity_holder.remove(&old_identity);
+                    }
                     identity_holder.insert(identity_key.clone(), existing.code.clone());
                     Plan::Update(Box::new(existing))
                 }

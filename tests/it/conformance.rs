@@ -261,6 +261,33 @@ async fn import_creates_updates_and_reports_each_row(store: TestStore) {
     assert!(audit.windows(2).all(|pair| pair[0].id < pair[1].id));
 }
 
+async fn import_lets_a_row_take_the_identity_an_earlier_row_gave_up(store: TestStore) {
+    let registry = open(&store).await;
+    let actor = Actor::command_line("import");
+    let first = vec![doorplate("330212001", "中山路", 7, Some("MOVER"))];
+    let outcomes = registry.import_batch(&first, &actor).await.unwrap();
+    let ImportOutcome::Created { code: mover } = &outcomes[0] else {
+        panic!("{outcomes:?}")
+    };
+    // MOVER is renumbered to 8 and a new address takes number 7, in one batch.
+    let second = vec![
+        doorplate("330212001", "中山路", 8, Some("MOVER")),
+        doorplate("330212001", "中山路", 7, Some("NEWCOMER")),
+    ];
+    let outcomes = registry.import_batch(&second, &actor).await.unwrap();
+    assert_eq!(
+        outcomes[0],
+        ImportOutcome::Updated {
+            code: mover.clone()
+        }
+    );
+    assert!(
+        matches!(outcomes[1], ImportOutcome::Created { .. }),
+        "{outcomes:?}"
+    );
+    assert_eq!(registry.store().count_addresses().await.unwrap(), 2);
+}
+
 async fn listing_filters_by_division_and_status(store: TestStore) {
     let registry = open(&store).await;
     let actor = Actor::command_line("test");
@@ -390,6 +417,7 @@ crate::on_both_backends!(
     duplicates_are_refused_with_the_existing_code,
     updates_are_versioned_and_guarded,
     import_creates_updates_and_reports_each_row,
+    import_lets_a_row_take_the_identity_an_earlier_row_gave_up,
     listing_filters_by_division_and_status,
     api_keys_are_stored_hashed,
     meta_values_round_trip,
