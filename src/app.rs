@@ -8,7 +8,10 @@ use std::time::Instant;
 use crate::config::Config;
 use crate::domain::division::Division;
 use crate::index::divisions::DivisionDirectory;
-use crate::reference::{EMBEDDED_DEMO_SEED, ReferenceData, ReferenceError, ReferenceSource};
+use crate::reference::{
+    EMBEDDED_DEMO_SEED, ReferenceData, ReferenceError, ReferenceSource, decode_division_snapshot,
+    encode_division_snapshot,
+};
 use crate::registry::Registry;
 use crate::registry::import::{ImportError, import_address_csv};
 use crate::store::{Actor, Store, StoreError, open_store};
@@ -50,7 +53,7 @@ pub async fn open_registry(config: &Config) -> Result<Opened, StartupError> {
     // system of record and the tree is read back from it.
     let divisions = match loaded {
         Some(divisions) => divisions,
-        None => store.all_divisions().await?,
+        None => stored_divisions(store.as_ref()).await?,
     };
     let directory = DivisionDirectory::build(divisions);
     tracing::info!(
@@ -99,20 +102,29 @@ pub async fn load_reference_if_new(
     Ok(Some(load_reference(store, source).await?.divisions))
 }
 
-/// Loads reference data unconditionally (the `import divisions` command).
+/// Loads reference data unconditionally (the `import divisions` command) and returns
+/// every division the store then holds.
 pub async fn load_reference(
     store: &dyn Store,
     source: &ReferenceSource,
 ) -> Result<ReferenceData, StartupError> {
     let started = Instant::now();
-    let data = source.load()?;
-    store.upsert_divisions(&data.divisions).await?;
+    let mut data = source.load()?;
+    let total = store.upsert_divisions(&data.divisions).await?;
     store.upsert_division_polygons(&data.polygons).await?;
+    if total != data.divisions.len() as u64 {
+        // The store also holds divisions this data lacks: the tree is the union.
+        data.divisions = store.all_divisions().await?;
+    }
+    store
+        .set_division_snapshot(&data.version, &encode_division_snapshot(&data.divisions))
+        .await?;
     let origin = match source {
         ReferenceSource::Embedded => EMBEDDED_ORIGIN.to_owned(),
         ReferenceSource::Directory(directory) => format!("directory:{}", directory.display()),
     };
     store.set_meta(REFERENCE_ORIGIN_KEY, &origin).await?;
+    // Written last: a load interrupted before this point is simply redone.
     store.set_meta(REFERENCE_VERSION_KEY, &data.version).await?;
     tracing::info!(
         divisions = data.divisions.len(),
@@ -121,6 +133,29 @@ pub async fn load_reference(
         "reference data loaded"
     );
     Ok(data)
+}
+
+/// The divisions the store holds: from the snapshot when it matches the loaded
+/// version (one row), otherwise from the table (one row per division), after which
+/// the snapshot is rewritten for the next start.
+async fn stored_divisions(store: &dyn Store) -> Result<Vec<Division>, StartupError> {
+    let version = store.meta(REFERENCE_VERSION_KEY).await?;
+    if let (Some(version), Some((snapshot_version, bytes))) =
+        (&version, store.division_snapshot().await?)
+        && *version == snapshot_version
+    {
+        match decode_division_snapshot(&bytes) {
+            Ok(divisions) => return Ok(divisions),
+            Err(error) => tracing::warn!(%error, "division snapshot unreadable; reading the table"),
+        }
+    }
+    let divisions = store.all_divisions().await?;
+    if let Some(version) = version {
+        store
+            .set_division_snapshot(&version, &encode_division_snapshot(&divisions))
+            .await?;
+    }
+    Ok(divisions)
 }
 
 /// The demo registry goes only into a store that has never held addresses, so a

@@ -229,6 +229,39 @@ pub fn parse_divisions(file: &str, text: &str) -> Result<Vec<Division>, Referenc
     Ok(divisions)
 }
 
+/// Encodes divisions in the `divisions.tsv.gz` format, compressed for speed rather than
+/// size: the store keeps it as a snapshot that a restart reads in one row.
+pub fn encode_division_snapshot(divisions: &[Division]) -> Vec<u8> {
+    use std::io::Write;
+    let mut text = DIVISION_COLUMNS.join("\t");
+    text.push('\n');
+    let date = |date: &Option<NaiveDate>| date.map(|date| date.to_string()).unwrap_or_default();
+    for division in divisions {
+        let fields = [
+            division.code.clone(),
+            division.name.clone(),
+            division.level.as_str().to_owned(),
+            division.parent_code.clone().unwrap_or_default(),
+            division.short_name.clone().unwrap_or_default(),
+            division.aliases.join("|"),
+            date(&division.valid_from),
+            date(&division.valid_to),
+            division.successor_code.clone().unwrap_or_default(),
+        ];
+        text.push_str(&fields.join("\t"));
+        text.push('\n');
+    }
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder
+        .write_all(text.as_bytes())
+        .expect("writing to memory");
+    encoder.finish().expect("writing to memory")
+}
+
+pub fn decode_division_snapshot(bytes: &[u8]) -> Result<Vec<Division>, ReferenceError> {
+    parse_divisions("division snapshot", &decompress("snapshot.gz", bytes)?)
+}
+
 /// Reads a GeoJSON FeatureCollection whose features carry a 12-digit `code` property
 /// and a Polygon or MultiPolygon geometry.
 pub fn parse_polygons(file: &str, text: &str) -> Result<Vec<DivisionPolygon>, ReferenceError> {
@@ -299,6 +332,29 @@ mod tests {
         assert_eq!(data.polygons.len(), 90);
         assert!(data.version.starts_with("sha256:"));
         assert_eq!(ReferenceSource::Embedded.version().unwrap(), data.version);
+    }
+
+    #[test]
+    fn a_snapshot_decodes_to_the_divisions_it_encodes() {
+        let data = ReferenceSource::Embedded.load().unwrap();
+        let sample: Vec<Division> = data
+            .divisions
+            .iter()
+            .filter(|division| {
+                division.code.starts_with("3302")
+                    || !division.aliases.is_empty()
+                    || !division.is_current()
+            })
+            .cloned()
+            .collect();
+        assert!(sample.iter().any(|division| !division.aliases.is_empty()));
+        assert!(
+            sample
+                .iter()
+                .any(|division| division.successor_code.is_some())
+        );
+        let decoded = decode_division_snapshot(&encode_division_snapshot(&sample)).unwrap();
+        assert_eq!(decoded, sample);
     }
 
     #[test]

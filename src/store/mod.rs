@@ -97,6 +97,9 @@ pub trait Store: Send + Sync + 'static {
         polygons: &[DivisionPolygon],
     ) -> Result<u64, StoreError>;
     async fn division_polygon(&self, code: &str) -> Result<Option<DivisionPolygon>, StoreError>;
+    /// The compressed snapshot of the division table and its version, if any.
+    async fn division_snapshot(&self) -> Result<Option<(String, Vec<u8>)>, StoreError>;
+    async fn set_division_snapshot(&self, version: &str, data: &[u8]) -> Result<(), StoreError>;
 
     async fn address(&self, code: &str) -> Result<Option<StandardAddress>, StoreError>;
     async fn address_history(&self, code: &str) -> Result<Vec<AddressVersion>, StoreError>;

@@ -125,8 +125,11 @@ impl Store for SqliteStore {
     async fn upsert_divisions(&self, divisions: &[Division]) -> Result<u64, StoreError> {
         let mut write = self.begin_write().await?;
         write.upsert_division_rows(divisions).await?;
+        let total: i64 = sqlx::query_scalar("SELECT count(*) FROM divisions")
+            .fetch_one(&mut *write.transaction)
+            .await?;
         write.commit().await?;
-        Ok(divisions.len() as u64)
+        Ok(total as u64)
     }
 
     async fn all_divisions(&self) -> Result<Vec<Division>, StoreError> {
@@ -169,6 +172,26 @@ impl Store for SqliteStore {
             code: code.to_owned(),
             geometry_geojson,
         }))
+    }
+
+    async fn division_snapshot(&self) -> Result<Option<(String, Vec<u8>)>, StoreError> {
+        Ok(
+            sqlx::query_as("SELECT version, data FROM division_snapshot WHERE id = 1")
+                .fetch_optional(&self.reader)
+                .await?,
+        )
+    }
+
+    async fn set_division_snapshot(&self, version: &str, data: &[u8]) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO division_snapshot (id, version, data) VALUES (1, ?1, ?2) \
+             ON CONFLICT (id) DO UPDATE SET version = excluded.version, data = excluded.data",
+        )
+        .bind(version)
+        .bind(data)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
     }
 
     async fn address(&self, code: &str) -> Result<Option<StandardAddress>, StoreError> {

@@ -73,10 +73,41 @@ async fn reference_data_loads_once_with_names_and_polygons(store: TestStore) {
     );
     drop(registry);
 
-    // A second start finds the same version and does not reload.
+    // A second start finds the same version and does not reload: it reads the snapshot.
     let reopened = open_registry(&test_config(&store)).await.unwrap();
     assert!(!reopened.reference_loaded);
     assert_eq!(reopened.registry.divisions().len(), stored.len());
+    let (snapshot_version, bytes) = reopened
+        .store
+        .division_snapshot()
+        .await
+        .unwrap()
+        .expect("snapshot written");
+    let from_snapshot = yizhitong::reference::decode_division_snapshot(&bytes).unwrap();
+    assert_eq!(
+        from_snapshot, stored,
+        "the snapshot holds exactly the division table"
+    );
+
+    // A snapshot of another version is not trusted: the table is read and the snapshot rewritten.
+    reopened
+        .store
+        .set_division_snapshot("sha256:stale", b"not a snapshot")
+        .await
+        .unwrap();
+    let healed = open_registry(&test_config(&store)).await.unwrap();
+    assert_eq!(
+        healed
+            .registry
+            .divisions()
+            .get("330212001005")
+            .unwrap()
+            .name,
+        "东兴社区居委会"
+    );
+    assert_eq!(healed.registry.divisions().len(), stored.len());
+    let (version, _) = healed.store.division_snapshot().await.unwrap().unwrap();
+    assert_eq!(version, snapshot_version);
 }
 
 async fn codes_are_sequential_per_division_and_valid(store: TestStore) {
