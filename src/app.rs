@@ -81,7 +81,7 @@ pub async fn open_registry(config: &Config) -> Result<Opened, StartupError> {
 
 /// Loads reference data into the store when it has none, or when it has an older copy
 /// of the same origin. Data an operator imported from a directory is never replaced
-/// by the copy built into the binary. Returns the divisions it loaded.
+/// by the copy built into the binary. After a load, returns every division the store holds.
 pub async fn load_reference_if_new(
     store: &dyn Store,
     source: &ReferenceSource,
