@@ -8,8 +8,12 @@ use std::time::Instant;
 use crate::config::Config;
 use crate::domain::division::Division;
 use crate::index::divisions::DivisionDirectory;
+use crate::matching::MatchEngine;
+use crate::text::lexicon::PlaceLexicon;
+use crate::text::parse::AddressParser;
+use crate::text::parse::model::TaggerModel;
 use crate::reference::{
-    EMBEDDED_DEMO_SEED, ReferenceData, ReferenceError, ReferenceSource, decode_division_snapshot,
+    EMBEDDED_DEMO_SEED, EMBEDDED_PARSER_MODEL, ReferenceData, ReferenceError, ReferenceSource, decode_division_snapshot,
     encode_division_snapshot,
 };
 use crate::registry::Registry;
@@ -29,12 +33,17 @@ pub enum StartupError {
     Reference(#[from] ReferenceError),
     #[error("demo registry: {0}")]
     DemoSeed(#[from] ImportError),
+    #[error("address index: {0}")]
+    AddressIndex(#[from] crate::registry::RegistryError),
+    #[error(transparent)]
+    ParserModel(#[from] crate::text::parse::model::ModelError),
 }
 
 /// The opened registry and what start-up did.
 pub struct Opened {
     pub store: Arc<dyn Store>,
     pub registry: Arc<Registry>,
+    pub matcher: Arc<MatchEngine>,
     pub reference_loaded: bool,
     pub demo_rows_loaded: u64,
 }
@@ -55,13 +64,30 @@ pub async fn open_registry(config: &Config) -> Result<Opened, StartupError> {
         Some(divisions) => divisions,
         None => stored_divisions(store.as_ref()).await?,
     };
+    let lexicon = PlaceLexicon::from_divisions(&divisions);
     let directory = DivisionDirectory::build(divisions);
     tracing::info!(
         divisions = directory.len(),
         elapsed_ms = started.elapsed().as_millis() as u64,
         "division tree built"
     );
-    let registry = Arc::new(Registry::new(store.clone(), Arc::new(directory)));
+    let directory = Arc::new(directory);
+    let registry = Arc::new(Registry::new(store.clone(), directory.clone()));
+    let indexed = registry.load_address_index().await?;
+    tracing::info!(
+        addresses = indexed,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "address index built"
+    );
+    let parser = AddressParser::new(
+        Arc::new(TaggerModel::read_from(EMBEDDED_PARSER_MODEL)?),
+        Arc::new(lexicon),
+    );
+    let matcher = Arc::new(MatchEngine::new(
+        parser,
+        directory,
+        registry.address_index().clone(),
+    ));
     let demo_rows_loaded = if config.load_demo_seed {
         load_demo_seed_if_empty(&registry).await?
     } else {
@@ -74,6 +100,7 @@ pub async fn open_registry(config: &Config) -> Result<Opened, StartupError> {
     Ok(Opened {
         store,
         registry,
+        matcher,
         reference_loaded,
         demo_rows_loaded,
     })

@@ -148,7 +148,7 @@ async fn serve(config: Config) -> Result<(), String> {
         demo_rows_loaded = opened.demo_rows_loaded,
         "serving"
     );
-    let app = router(AppState::new(opened.registry, config));
+    let app = router(AppState::new(opened.registry, opened.matcher, config));
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await

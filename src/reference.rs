@@ -14,6 +14,8 @@ use crate::store::DivisionPolygon;
 
 const EMBEDDED_DIVISIONS: &[u8] = include_bytes!("../data/divisions.tsv.gz");
 const EMBEDDED_COUNTY_POLYGONS: &[u8] = include_bytes!("../data/zhejiang_counties.geojson.gz");
+/// The address tagger, trained by `scripts/train-parser` (see data/README.md).
+pub const EMBEDDED_PARSER_MODEL: &[u8] = include_bytes!("../data/parser-model.bin.gz");
 pub const EMBEDDED_DEMO_SEED: &[u8] = include_bytes!("../seeds/demo_addresses.csv");
 
 const DIVISIONS_FILE: &str = "divisions.tsv.gz";

@@ -22,21 +22,24 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use crate::auth::{AuthError, KeyVerifier, Principal, VerifyError};
 use crate::config::Config;
 use crate::error::{Error, RequestError};
+use crate::matching::MatchEngine;
 use crate::registry::Registry;
 
 #[derive(Clone)]
 pub struct AppState {
     pub registry: Arc<Registry>,
+    pub matcher: Arc<MatchEngine>,
     pub keys: Arc<KeyVerifier>,
     pub config: Arc<Config>,
     pub metrics: Arc<metrics::Metrics>,
 }
 
 impl AppState {
-    pub fn new(registry: Arc<Registry>, config: Config) -> Self {
+    pub fn new(registry: Arc<Registry>, matcher: Arc<MatchEngine>, config: Config) -> Self {
         let keys = Arc::new(KeyVerifier::new(registry.store().clone()));
         AppState {
             registry,
+            matcher,
             keys,
             config: Arc::new(config),
             metrics: Arc::default(),

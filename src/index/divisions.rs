@@ -30,6 +30,28 @@ const GROUPING_NAMES: [&str; 4] = [
     "自治区直辖县级行政区划",
 ];
 
+/// A division as the linker sees it: its numeric 12-digit code and level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DivisionRef {
+    pub code: u64,
+    pub level: DivisionLevel,
+    pub renamed: bool,
+}
+
+impl DivisionRef {
+    pub fn code_string(&self) -> String {
+        format_code(self.code)
+    }
+
+    /// Whether `self` is `other` or one of its ancestors, by the digit groups of
+    /// the code.
+    pub fn contains(&self, other: &DivisionRef) -> bool {
+        let digits = self.level.significant_digits() as u32;
+        let divisor = 10u64.pow(12 - digits);
+        self.code / divisor == other.code / divisor && other.level >= self.level
+    }
+}
+
 pub struct DivisionDirectory {
     /// Sorted by code.
     entries: Vec<DivisionEntry>,
@@ -153,6 +175,55 @@ impl DivisionDirectory {
             valid_to: entry.valid_to,
             successor_code: entry.successor.map(format_code),
         }
+    }
+
+    /// Divisions whose official name, short name or alias is exactly `name`, as
+    /// lightweight references, retired divisions resolved to their current successor.
+    pub fn named(&self, name: &str) -> Vec<DivisionRef> {
+        let start = self.names.partition_point(|(known, _)| known.as_ref() < name);
+        let mut found: Vec<DivisionRef> = self.names[start..]
+            .iter()
+            .take_while(|(known, _)| known.as_ref() == name)
+            .filter_map(|(_, index)| self.current_ref(*index as usize))
+            .collect();
+        found.sort_unstable_by_key(|division| division.code);
+        found.dedup_by_key(|division| division.code);
+        found
+    }
+
+    /// The division with this numeric code, if known.
+    pub fn named_code(&self, code: u64) -> Option<DivisionRef> {
+        let index = self
+            .entries
+            .binary_search_by_key(&code, |entry| entry.code)
+            .ok()?;
+        let entry = &self.entries[index];
+        Some(DivisionRef {
+            code: entry.code,
+            level: entry.level,
+            renamed: false,
+        })
+    }
+
+    /// The division, or the current division that took it over, following at most a
+    /// few successor links.
+    fn current_ref(&self, mut index: usize) -> Option<DivisionRef> {
+        for followed in 0..4 {
+            let entry = &self.entries[index];
+            if entry.valid_to.is_none() {
+                return Some(DivisionRef {
+                    code: entry.code,
+                    level: entry.level,
+                    renamed: followed > 0,
+                });
+            }
+            let successor = entry.successor?;
+            index = self
+                .entries
+                .binary_search_by_key(&successor, |entry| entry.code)
+                .ok()?;
+        }
+        None
     }
 
     pub fn get(&self, code: &str) -> Option<Division> {

@@ -12,7 +12,9 @@ use crate::domain::address::{
     AddressComponents, AddressContent, AddressStatus, ComponentError, GeoPoint, StandardAddress,
 };
 use crate::domain::division::{Division, DivisionCode, DivisionCodeError};
+use crate::index::addresses::AddressIndex;
 use crate::index::divisions::DivisionDirectory;
+use crate::matching::LiveAddressIndex;
 use crate::store::{
     Actor, AddressFilter, AddressVersion, ImportOutcome, Retirement, Store, StoreError,
 };
@@ -158,11 +160,56 @@ fn merged<T: Clone>(patch: &Option<Option<T>>, current: &Option<T>) -> Option<T>
 pub struct Registry {
     store: Arc<dyn Store>,
     divisions: Arc<DivisionDirectory>,
+    /// Kept in step with the store: every committed write is applied here before the
+    /// call returns, so matching sees it at once.
+    addresses: LiveAddressIndex,
 }
 
 impl Registry {
     pub fn new(store: Arc<dyn Store>, divisions: Arc<DivisionDirectory>) -> Self {
-        Registry { store, divisions }
+        Registry {
+            store,
+            divisions,
+            addresses: LiveAddressIndex::default(),
+        }
+    }
+
+    pub fn address_index(&self) -> &LiveAddressIndex {
+        &self.addresses
+    }
+
+    /// Reads every stored address into the matching index (at start-up).
+    pub async fn load_address_index(&self) -> Result<usize, RegistryError> {
+        const PAGE: u32 = 20_000;
+        let filter = AddressFilter::default();
+        let mut after: Option<String> = None;
+        let mut loaded = 0;
+        loop {
+            let page = self
+                .store
+                .list_addresses(&filter, after.as_deref(), PAGE)
+                .await?;
+            {
+                let mut index = self.write_index();
+                for address in &page {
+                    index.upsert(address);
+                }
+            }
+            loaded += page.len();
+            match page.last() {
+                Some(last) if page.len() == PAGE as usize => after = Some(last.code.clone()),
+                _ => return Ok(loaded),
+            }
+        }
+    }
+
+    fn write_index(&self) -> std::sync::RwLockWriteGuard<'_, AddressIndex> {
+        self.addresses.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn indexed(&self, address: StandardAddress) -> StandardAddress {
+        self.write_index().upsert(&address);
+        address
     }
 
     pub fn divisions(&self) -> &DivisionDirectory {
@@ -230,7 +277,7 @@ impl Registry {
         actor: &Actor,
     ) -> Result<StandardAddress, RegistryError> {
         let content = self.prepare(draft)?;
-        Ok(self.store.create_address(&content, actor).await?)
+        Ok(self.indexed(self.store.create_address(&content, actor).await?))
     }
 
     pub async fn address(&self, code: &str) -> Result<StandardAddress, RegistryError> {
@@ -280,10 +327,11 @@ impl Registry {
         };
         let content = self.prepare(&draft)?;
         let expected_version = patch.expected_version.unwrap_or(current.version);
-        Ok(self
-            .store
-            .update_address(code, expected_version, &content, actor)
-            .await?)
+        Ok(self.indexed(
+            self.store
+                .update_address(code, expected_version, &content, actor)
+                .await?,
+        ))
     }
 
     pub async fn retire(
@@ -328,10 +376,11 @@ impl Registry {
             reason: reason.to_owned(),
             successor_code: successor_code.map(str::to_owned),
         };
-        Ok(self
-            .store
-            .retire_address(code, current.version, &retirement, actor)
-            .await?)
+        Ok(self.indexed(
+            self.store
+                .retire_address(code, current.version, &retirement, actor)
+                .await?,
+        ))
     }
 
     pub async fn history(&self, code: &str) -> Result<Vec<AddressVersion>, RegistryError> {
@@ -376,11 +425,24 @@ impl Registry {
                 }
             }
         }
-        let mut written = self
-            .store
-            .import_addresses(&prepared, actor)
-            .await?
-            .into_iter();
+        let written = self.store.import_addresses(&prepared, actor).await?;
+        {
+            let mut index = self.write_index();
+            for (content, outcome) in prepared.iter().zip(&written) {
+                if let ImportOutcome::Created { code } | ImportOutcome::Updated { code } = outcome {
+                    index.upsert_parts(
+                        code,
+                        content.source_id.as_deref(),
+                        &content.division_code,
+                        &content.components,
+                        &content.standard_text,
+                        false,
+                        None,
+                    );
+                }
+            }
+        }
+        let mut written = written.into_iter();
         Ok(outcomes
             .into_iter()
             .map(|outcome| outcome.unwrap_or_else(|| written.next().expect("one per row")))

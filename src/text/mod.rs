@@ -2,3 +2,5 @@
 
 pub mod address_text;
 pub mod normalize;
+pub mod lexicon;
+pub mod parse;

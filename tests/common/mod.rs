@@ -183,7 +183,7 @@ impl TestApp {
         let mut config = test_config(&store);
         adjust(&mut config);
         let opened = open_registry(&config).await.expect("registry opens");
-        let router = router(AppState::new(opened.registry.clone(), config));
+        let router = router(AppState::new(opened.registry.clone(), opened.matcher.clone(), config));
         TestApp {
             router,
             registry: opened.registry,

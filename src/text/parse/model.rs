@@ -1,0 +1,277 @@
+//! The tagger's weights and its decoder: a first-order linear-chain model over
+//! BIO tags, decoded with Viterbi. Trained by `train.rs` (averaged perceptron).
+
+use std::io::{Read, Write};
+
+use super::Label;
+use crate::text::lexicon::PrehashedMap;
+
+/// `O`, then `B-label` and `I-label` for each label.
+pub const TAG_COUNT: usize = 1 + 2 * Label::ALL.len();
+/// Row of the transition table used for the first character.
+pub const START_ROW: usize = TAG_COUNT;
+
+const MAGIC: &[u8; 8] = b"YZTTAG01";
+
+pub fn begin_tag(label: Label) -> u8 {
+    1 + 2 * label as u8
+}
+
+pub fn inside_tag(label: Label) -> u8 {
+    2 + 2 * label as u8
+}
+
+/// The label of a tag and whether it begins a span; `None` for `O`.
+pub fn tag_label(tag: u8) -> Option<(Label, bool)> {
+    if tag == 0 {
+        return None;
+    }
+    let label = Label::ALL[usize::from((tag - 1) / 2)];
+    Some((label, (tag - 1) % 2 == 0))
+}
+
+/// Whether `tag` may follow `previous` (`None` at the first character): an inside tag
+/// only continues a span of its own label.
+pub fn transition_allowed(previous: Option<u8>, tag: u8) -> bool {
+    match tag_label(tag) {
+        Some((label, false)) => previous.is_some_and(|previous| {
+            previous == begin_tag(label) || previous == inside_tag(label)
+        }),
+        _ => true,
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WeightCell {
+    pub tag: u8,
+    pub weight: f32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("parser model: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("parser model: not a tagger model file")]
+    BadMagic,
+    #[error("parser model: built for labels {found:?}, this build has {expected:?}")]
+    LabelMismatch {
+        expected: Vec<String>,
+        found: Vec<String>,
+    },
+}
+
+#[derive(Default, Clone)]
+pub struct TaggerModel {
+    /// Feature hash → (first cell, cell count) packed as `first << 8 | count`.
+    cells_by_feature: PrehashedMap<u64>,
+    cells: Vec<WeightCell>,
+    /// `[previous][tag]`, with row `START_ROW` for the first character.
+    transitions: Vec<[f32; TAG_COUNT]>,
+}
+
+impl TaggerModel {
+    pub fn from_parts(
+        features: impl IntoIterator<Item = (u64, Vec<WeightCell>)>,
+        transitions: Vec<[f32; TAG_COUNT]>,
+    ) -> Self {
+        assert_eq!(transitions.len(), TAG_COUNT + 1);
+        let mut model = TaggerModel {
+            transitions,
+            ..TaggerModel::default()
+        };
+        for (feature, cells) in features {
+            if cells.is_empty() {
+                continue;
+            }
+            let first = model.cells.len() as u64;
+            let count = cells.len().min(255);
+            model.cells.extend_from_slice(&cells[..count]);
+            model
+                .cells_by_feature
+                .insert(feature, (first << 8) | count as u64);
+        }
+        model
+    }
+
+    pub fn feature_count(&self) -> usize {
+        self.cells_by_feature.len()
+    }
+
+    fn feature_cells(&self, feature: u64) -> &[WeightCell] {
+        match self.cells_by_feature.get(&feature) {
+            Some(&packed) => {
+                let first = (packed >> 8) as usize;
+                let count = (packed & 0xff) as usize;
+                &self.cells[first..first + count]
+            }
+            None => &[],
+        }
+    }
+
+    /// Emission scores of every tag at every position.
+    pub fn emissions(&self, features: &[Vec<u64>], scores: &mut Vec<[f32; TAG_COUNT]>) {
+        scores.clear();
+        for position_features in features {
+            let mut row = [0.0f32; TAG_COUNT];
+            for &feature in position_features {
+                for cell in self.feature_cells(feature) {
+                    row[usize::from(cell.tag)] += cell.weight;
+                }
+            }
+            scores.push(row);
+        }
+    }
+
+    /// The best tag sequence for the given emission scores.
+    pub fn decode(&self, scores: &[[f32; TAG_COUNT]]) -> Vec<u8> {
+        viterbi(scores, &self.transitions)
+    }
+
+    pub fn write_to(&self, writer: impl Write) -> Result<(), ModelError> {
+        let mut encoder = flate2::write::GzEncoder::new(writer, flate2::Compression::best());
+        encoder.write_all(MAGIC)?;
+        let labels: Vec<&str> = Label::ALL.iter().map(|label| label.as_str()).collect();
+        let labels = labels.join(",");
+        encoder.write_all(&(labels.len() as u32).to_le_bytes())?;
+        encoder.write_all(labels.as_bytes())?;
+        for row in &self.transitions {
+            for weight in row {
+                encoder.write_all(&weight.to_le_bytes())?;
+            }
+        }
+        let mut features: Vec<(&u64, &u64)> = self.cells_by_feature.iter().collect();
+        features.sort_unstable();
+        encoder.write_all(&(features.len() as u32).to_le_bytes())?;
+        for (feature, _) in features {
+            let cells = self.feature_cells(*feature);
+            encoder.write_all(&feature.to_le_bytes())?;
+            encoder.write_all(&[cells.len() as u8])?;
+            for cell in cells {
+                encoder.write_all(&[cell.tag])?;
+                encoder.write_all(&cell.weight.to_le_bytes())?;
+            }
+        }
+        encoder.finish()?;
+        Ok(())
+    }
+
+    pub fn read_from(reader: impl Read) -> Result<Self, ModelError> {
+        let mut bytes = Vec::new();
+        flate2::read::GzDecoder::new(reader).read_to_end(&mut bytes)?;
+        let mut cursor = ByteCursor { bytes: &bytes, at: 0 };
+        if cursor.take(8)? != MAGIC {
+            return Err(ModelError::BadMagic);
+        }
+        let label_length = cursor.u32()? as usize;
+        let found = String::from_utf8_lossy(cursor.take(label_length)?).into_owned();
+        let expected: Vec<String> = Label::ALL.iter().map(|l| l.as_str().to_owned()).collect();
+        let found: Vec<String> = found.split(',').map(str::to_owned).collect();
+        if found != expected {
+            return Err(ModelError::LabelMismatch { expected, found });
+        }
+        let mut transitions = vec![[0.0f32; TAG_COUNT]; TAG_COUNT + 1];
+        for row in &mut transitions {
+            for weight in row.iter_mut() {
+                *weight = cursor.f32()?;
+            }
+        }
+        let feature_count = cursor.u32()? as usize;
+        let mut features = Vec::with_capacity(feature_count);
+        for _ in 0..feature_count {
+            let feature = u64::from_le_bytes(cursor.take(8)?.try_into().expect("8 bytes"));
+            let count = cursor.take(1)?[0];
+            let mut cells = Vec::with_capacity(usize::from(count));
+            for _ in 0..count {
+                let tag = cursor.take(1)?[0];
+                if usize::from(tag) >= TAG_COUNT {
+                    return Err(ModelError::BadMagic);
+                }
+                cells.push(WeightCell {
+                    tag,
+                    weight: cursor.f32()?,
+                });
+            }
+            features.push((feature, cells));
+        }
+        Ok(TaggerModel::from_parts(features, transitions))
+    }
+}
+
+struct ByteCursor<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> ByteCursor<'a> {
+    fn take(&mut self, count: usize) -> Result<&'a [u8], ModelError> {
+        let end = self.at + count;
+        if end > self.bytes.len() {
+            return Err(ModelError::Io(std::io::ErrorKind::UnexpectedEof.into()));
+        }
+        let slice = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(slice)
+    }
+
+    fn u32(&mut self) -> Result<u32, ModelError> {
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")))
+    }
+
+    fn f32(&mut self) -> Result<f32, ModelError> {
+        Ok(f32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")))
+    }
+}
+
+/// Viterbi over BIO tags with the inside-continues-its-own-span constraint.
+pub fn viterbi(scores: &[[f32; TAG_COUNT]], transitions: &[[f32; TAG_COUNT]]) -> Vec<u8> {
+    let length = scores.len();
+    if length == 0 {
+        return Vec::new();
+    }
+    let mut best = [f32::NEG_INFINITY; TAG_COUNT];
+    for tag in 0..TAG_COUNT {
+        if transition_allowed(None, tag as u8) {
+            best[tag] = transitions[START_ROW][tag] + scores[0][tag];
+        }
+    }
+    let mut back_pointers: Vec<[u8; TAG_COUNT]> = vec![[0; TAG_COUNT]; length];
+    for position in 1..length {
+        let mut next = [f32::NEG_INFINITY; TAG_COUNT];
+        for tag in 0..TAG_COUNT {
+            let (mut best_score, mut best_previous) = (f32::NEG_INFINITY, 0u8);
+            match tag_label(tag as u8) {
+                Some((label, false)) => {
+                    for previous in [begin_tag(label), inside_tag(label)] {
+                        let score = best[usize::from(previous)]
+                            + transitions[usize::from(previous)][tag];
+                        if score > best_score {
+                            best_score = score;
+                            best_previous = previous;
+                        }
+                    }
+                }
+                _ => {
+                    for (previous, previous_score) in best.iter().enumerate() {
+                        let score = previous_score + transitions[previous][tag];
+                        if score > best_score {
+                            best_score = score;
+                            best_previous = previous as u8;
+                        }
+                    }
+                }
+            }
+            next[tag] = best_score + scores[position][tag];
+            back_pointers[position][tag] = best_previous;
+        }
+        best = next;
+    }
+    let mut tag = (0..TAG_COUNT)
+        .max_by(|&a, &b| best[a].total_cmp(&best[b]))
+        .unwrap_or(0) as u8;
+    let mut tags = vec![0u8; length];
+    for position in (0..length).rev() {
+        tags[position] = tag;
+        tag = back_pointers[position][usize::from(tag)];
+    }
+    tags
+}
