@@ -21,7 +21,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let data = PathBuf::from(
         arguments
             .iter()
-            .find(|argument| !argument.starts_with("--") && !is_part_name(argument))
+            .find(|argument| {
+                !argument.starts_with("--")
+                    && !is_part_name(argument)
+                    && argument.parse::<usize>().is_err()
+            })
             .cloned()
             .unwrap_or_else(|| "../shared/data".into()),
     );
@@ -112,6 +116,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         registry.confident.right,
         registry.confident.total
     );
+    let shown_failures: usize = arguments
+        .iter()
+        .position(|argument| argument == "--failures")
+        .and_then(|position| arguments.get(position + 1))
+        .and_then(|count| count.parse().ok())
+        .unwrap_or(0);
+    for (query, expected, got, confidence) in registry.failures.iter().take(shown_failures) {
+        let components: Vec<String> = matcher
+            .parse(query)
+            .iter()
+            .map(|c| format!("{}:{}", c.label.as_str(), c.text))
+            .collect();
+        println!("  MISS {query}\n    want {expected}\n    got  {got} ({confidence})\n    parse {}", components.join(" "));
+    }
     for (lower, accuracy) in &registry.calibration {
         println!(
             "  confidence >= {lower:.2} bin: {:.4} right of {}",

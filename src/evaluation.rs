@@ -213,6 +213,8 @@ pub struct RegistryReport {
     pub confident: Accuracy,
     /// (lower bound of the confidence bin, right, total).
     pub calibration: Vec<(f64, Accuracy)>,
+    /// (query, expected standard text, best answer's text, its confidence).
+    pub failures: Vec<(String, String, String, f64)>,
 }
 
 pub fn evaluate_registry(matcher: &MatchEngine, queries: &[RegistryQuery]) -> RegistryReport {
@@ -220,7 +222,7 @@ pub fn evaluate_registry(matcher: &MatchEngine, queries: &[RegistryQuery]) -> Re
     let bins = [0.0, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95];
     report.calibration = bins.iter().map(|&b| (b, Accuracy::default())).collect();
     let options = MatchOptions {
-        limit: Some(1),
+        limit: Some(3),
         division: None,
     };
     let expected_levels: std::collections::HashMap<String, &'static str> = {
@@ -240,6 +242,24 @@ pub fn evaluate_registry(matcher: &MatchEngine, queries: &[RegistryQuery]) -> Re
         let best = matches.first();
         let right = best.and_then(|m| m.source_id.as_deref()) == Some(query.expect.as_str());
         report.top1.add(right);
+        if !right {
+            let index = matcher.addresses().read().unwrap_or_else(|p| p.into_inner());
+            let expected = index
+                .iter()
+                .find(|entry| entry.source_id.as_deref() == Some(query.expect.as_str()))
+                .map(|entry| entry.standard_text.to_string())
+                .unwrap_or_default();
+            report.failures.push((
+                query.text.clone(),
+                expected,
+                matches
+                    .iter()
+                    .map(|m| format!("{} [{}]", m.address, m.confidence))
+                    .collect::<Vec<_>>()
+                    .join(" | "),
+                best.map_or(0.0, |m| m.confidence),
+            ));
+        }
         let level = best.map_or("none", |m| m.level.as_str());
         let expected_level = expected_levels
             .get(&query.expect)

@@ -114,50 +114,153 @@ pub struct MatchOptions {
     pub division: Option<DivisionCode>,
 }
 
-/// The parts of a query address that are compared with standard addresses.
+/// A road or place name written in the query, with the label the parser gave it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryName {
+    pub key: String,
+    pub label: Label,
+}
+
+/// A number written in the query: its stem and the slot its label suggests.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryNumber {
+    pub stem: String,
+    pub slot: NumberSlot,
+    /// Numbers read from one component share a group: `84-66` is the whole and its
+    /// two parts, and only one reading may be used.
+    pub group: usize,
+    /// Whether this is a part of a dash compound rather than the component as written.
+    pub part: bool,
+    /// A number found outside every number component (in a name, in noise): it may
+    /// fill any slot, and costs nothing when unused.
+    pub loose: bool,
+}
+
+/// The parts of a query address that are compared with standard addresses. Parsers
+/// and people disagree about which name is the road and which the place, and about
+/// which number is the doorplate and which the building, so every name and number
+/// is kept and the scorer aligns them with each candidate.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct QueryAddress {
-    pub road: Option<String>,
-    pub place: Option<String>,
-    pub numbers: [Option<String>; 5],
+    pub names: Vec<QueryName>,
+    pub numbers: Vec<QueryNumber>,
 }
 
 impl QueryAddress {
     pub fn from_components(components: &[Component]) -> Self {
+        let mut query = Self::from_labelled_components(components);
+        query.add_loose_numbers(components);
+        query
+    }
+
+    /// Digit runs inside components that are not numbers (`1222弄` read as a road,
+    /// `477号门面` as noise).
+    fn add_loose_numbers(&mut self, components: &[Component]) {
+        for component in components {
+            if matches!(
+                component.label,
+                Label::Roadno
+                    | Label::Subroadno
+                    | Label::Houseno
+                    | Label::Cellno
+                    | Label::Floorno
+                    | Label::Roomno
+                    | Label::Prov
+                    | Label::City
+                    | Label::District
+                    | Label::Town
+            ) {
+                continue;
+            }
+            let folded = crate::text::normalize::fold_width(&component.text);
+            let mut run = String::new();
+            for character in folded.chars().chain(std::iter::once(' ')) {
+                if character.is_ascii_digit() {
+                    run.push(character);
+                } else if !run.is_empty() {
+                    let group = self.numbers.len();
+                    self.numbers.push(QueryNumber {
+                        stem: std::mem::take(&mut run),
+                        slot: NumberSlot::RoadNo,
+                        group,
+                        part: false,
+                        loose: true,
+                    });
+                }
+            }
+        }
+    }
+
+    fn from_labelled_components(components: &[Component]) -> Self {
         let mut query = QueryAddress::default();
         for component in components {
             let slot = match component.label {
-                Label::Road if query.road.is_none() => {
-                    query.road = Some(name_key(&component.text)).filter(|n| !n.is_empty());
+                Label::Road
+                | Label::Subroad
+                | Label::Poi
+                | Label::Subpoi
+                | Label::Community
+                | Label::Devzone
+                | Label::VillageGroup => {
+                    let key = name_key(&component.text);
+                    if !key.is_empty() && !query.names.iter().any(|name| name.key == key) {
+                        query.names.push(QueryName {
+                            key,
+                            label: component.label,
+                        });
+                    }
                     continue;
                 }
-                Label::Poi if query.place.is_none() => {
-                    query.place = Some(name_key(&component.text)).filter(|n| !n.is_empty());
-                    continue;
-                }
-                Label::Roadno => NumberSlot::RoadNo,
+                Label::Roadno | Label::Subroadno => NumberSlot::RoadNo,
                 Label::Houseno => NumberSlot::Building,
                 Label::Cellno => NumberSlot::Unit,
                 Label::Floorno => NumberSlot::Floor,
                 Label::Roomno => NumberSlot::Room,
                 _ => continue,
             };
-            if query.numbers[slot as usize].is_none() {
-                let stem = number_stem(&component.text);
-                if !stem.is_empty() {
-                    query.numbers[slot as usize] = Some(stem);
-                }
+            let stem = number_stem(&component.text);
+            if stem.is_empty() {
+                continue;
+            }
+            let group = query.numbers.len();
+            query.numbers.push(QueryNumber {
+                stem: stem.clone(),
+                slot,
+                group,
+                part: false,
+                loose: false,
+            });
+            // `84-66号` may be doorplate 84 and building 66 as well as 附号 84-66.
+            if let Some((first, second)) = stem.split_once('-')
+                && !first.is_empty()
+                && !second.is_empty()
+                && !second.contains('-')
+            {
+                let next_slot = NumberSlot::ALL
+                    .get(slot as usize + 1)
+                    .copied()
+                    .unwrap_or(slot);
+                query.numbers.push(QueryNumber {
+                    stem: first.to_owned(),
+                    slot,
+                    group,
+                    part: true,
+                    loose: false,
+                });
+                query.numbers.push(QueryNumber {
+                    stem: second.to_owned(),
+                    slot: next_slot,
+                    group,
+                    part: true,
+                    loose: false,
+                });
             }
         }
         query
     }
 
-    pub fn number(&self, slot: NumberSlot) -> Option<&str> {
-        self.numbers[slot as usize].as_deref()
-    }
-
     pub fn is_empty(&self) -> bool {
-        self.road.is_none() && self.place.is_none() && self.numbers.iter().all(Option::is_none)
+        self.names.is_empty() && self.numbers.is_empty()
     }
 }
 
@@ -251,7 +354,15 @@ impl MatchEngine {
             options.division.as_ref(),
             limit,
         );
-        let division_match = linked.as_ref().map(|linked| self.division_match(linked));
+        let division_match = linked.as_ref().map(|linked| {
+            let mut division_match = self.division_match(linked);
+            // The input names something more specific that is not registered: the
+            // division is right, but it is not all the caller asked for.
+            if !query.is_empty() {
+                division_match.confidence = division_match.confidence.min(0.6);
+            }
+            division_match
+        });
         let mut matches = Vec::with_capacity(limit);
         for candidate in scored {
             let Some(entry) = index.get(candidate.position) else {
@@ -278,11 +389,15 @@ impl MatchEngine {
                 explanation: candidate.explanation,
             });
         }
+        // The division comes first only when no address is a plausible answer;
+        // otherwise it follows the addresses, as the fallback it is.
         let best_address_confidence = matches.first().map_or(0.0, |m| m.confidence);
-        if let Some(division_match) = division_match
-            && best_address_confidence < 0.5
-        {
-            matches.insert(0, division_match);
+        if let Some(division_match) = division_match {
+            if best_address_confidence < 0.2 {
+                matches.insert(0, division_match);
+            } else if matches.len() < limit {
+                matches.push(division_match);
+            }
         }
         matches.truncate(limit);
         matches

@@ -14,6 +14,7 @@ use super::link::LinkedDivision;
 use super::{MatchLevel, QueryAddress};
 use crate::domain::division::{DivisionCode, DivisionLevel};
 use crate::index::addresses::{AddressIndex, IndexedAddress, NameId, NumberSlot, name_bigrams};
+use crate::text::parse::Label;
 
 /// Past this many candidates from exact name keys, the rest are not scored.
 const MAX_CANDIDATES: usize = 20_000;
@@ -101,13 +102,14 @@ fn within(code: u64, constraint: Option<&DivisionCode>) -> bool {
         .is_ok_and(|prefix| prefix / divisor == code / divisor)
 }
 
-/// Addresses worth scoring: those on the query's road or at its place (in its county
-/// when known, anywhere otherwise), else those on similarly named roads and places.
+/// Addresses worth scoring: those on a road or at a place the query names (in its
+/// county when known, anywhere otherwise), else those on similarly named roads and
+/// places.
 fn candidates(index: &AddressIndex, query: &QueryAddress, county: Option<u64>) -> Vec<u32> {
-    let names: Vec<NameId> = [query.road.as_deref(), query.place.as_deref()]
-        .into_iter()
-        .flatten()
-        .filter_map(|name| index.name_id(name))
+    let names: Vec<NameId> = query
+        .names
+        .iter()
+        .filter_map(|name| index.name_id(&name.key))
         .collect();
     let mut found: Vec<u32> = Vec::new();
     let scopes: &[u64] = match county {
@@ -124,13 +126,15 @@ fn candidates(index: &AddressIndex, query: &QueryAddress, county: Option<u64>) -
     }
     if found.is_empty() {
         let mut similar: Vec<(NameId, usize)> = Vec::new();
-        for name in [query.road.as_deref(), query.place.as_deref()]
-            .into_iter()
-            .flatten()
-        {
-            let bigrams = name_bigrams(name);
+        for name in &query.names {
+            let bigrams = name_bigrams(&name.key);
             let minimum = bigrams.len().div_ceil(2).max(1);
-            similar.extend(index.similar_names(&bigrams, minimum).into_iter().take(SIMILAR_NAMES));
+            similar.extend(
+                index
+                    .similar_names(&bigrams, minimum)
+                    .into_iter()
+                    .take(SIMILAR_NAMES),
+            );
         }
         for &scope in scopes {
             for (name, _) in &similar {
@@ -145,6 +149,14 @@ fn candidates(index: &AddressIndex, query: &QueryAddress, county: Option<u64>) -
     found.dedup();
     found.truncate(MAX_CANDIDATES);
     found
+}
+
+fn is_road_label(label: Label) -> bool {
+    matches!(label, Label::Road | Label::Subroad)
+}
+
+fn is_place_label(label: Label) -> bool {
+    matches!(label, Label::Poi | Label::Subpoi | Label::Community | Label::VillageGroup | Label::Devzone)
 }
 
 fn evaluate(
@@ -191,80 +203,169 @@ fn evaluate(
             verdict,
         });
     }
-    for (component, query_name, entry_name, weights) in [
-        ("road", query.road.as_deref(), entry.road, (3.0, 1.5, -2.0, -1.0, -0.5)),
-        ("place", query.place.as_deref(), entry.place, (3.0, 1.5, -1.5, -0.3, -1.0)),
+    score_names(index, entry, query, &mut evaluation);
+    score_numbers(entry, query, &mut evaluation);
+    evaluation
+}
+
+/// Aligns the candidate's road and place with the names of the query: each takes the
+/// most similar unused name, preferring one of the fitting label.
+fn score_names(
+    index: &AddressIndex,
+    entry: &IndexedAddress,
+    query: &QueryAddress,
+    evaluation: &mut Evaluation,
+) {
+    let mut used = vec![false; query.names.len()];
+    for (component, entry_name, fits) in [
+        ("road", entry.road, is_road_label as fn(Label) -> bool),
+        ("place", entry.place, is_place_label as fn(Label) -> bool),
     ] {
-        let (matched, similar, conflicting, extra, missing) = weights;
-        let entry_name = entry_name.map(|id| index.name(id));
-        let verdict = match (query_name, entry_name) {
-            (None, None) => continue,
-            (Some(a), Some(b)) => {
-                let similarity = name_similarity(a, b);
+        let Some(entry_name) = entry_name.map(|id| index.name(id)) else {
+            continue;
+        };
+        let best = query
+            .names
+            .iter()
+            .enumerate()
+            .filter(|(position, _)| !used[*position])
+            .map(|(position, name)| {
+                let similarity = name_similarity(&name.key, entry_name);
+                let preference = if fits(name.label) { 0.01 } else { 0.0 };
+                (position, similarity, similarity + preference)
+            })
+            .max_by(|a, b| a.2.total_cmp(&b.2));
+        let query_has_fitting_name = query.names.iter().any(|name| fits(name.label));
+        let (verdict, input) = match best {
+            Some((position, similarity, _)) if similarity >= 0.5 => {
+                used[position] = true;
+                let input = Some(query.names[position].key.clone());
                 if similarity >= 1.0 {
-                    evaluation.score += matched;
-                    ComponentVerdict::Matched
-                } else if similarity >= 0.5 {
-                    evaluation.score += similar * similarity;
-                    evaluation.similar += 1;
-                    ComponentVerdict::Similar
+                    evaluation.score += 3.0;
+                    (ComponentVerdict::Matched, input)
                 } else {
-                    evaluation.score += conflicting;
-                    evaluation.conflicts += 1;
-                    ComponentVerdict::Conflicting
+                    evaluation.score += 1.5 * similarity;
+                    evaluation.similar += 1;
+                    (ComponentVerdict::Similar, input)
                 }
             }
-            (Some(_), None) => {
-                evaluation.score += extra;
-                evaluation.extra += 1;
-                ComponentVerdict::Extra
+            _ if query_has_fitting_name => {
+                evaluation.score -= 1.5;
+                evaluation.conflicts += 1;
+                let input = query
+                    .names
+                    .iter()
+                    .find(|name| fits(name.label))
+                    .map(|name| name.key.clone());
+                (ComponentVerdict::Conflicting, input)
             }
-            (None, Some(_)) => {
-                evaluation.score += missing;
+            _ => {
+                evaluation.score -= 1.0;
                 evaluation.missing += 1;
-                ComponentVerdict::Missing
+                (ComponentVerdict::Missing, None)
             }
         };
         evaluation.explanation.push(ComponentExplanation {
             component,
-            input: query_name.map(str::to_owned),
-            standard: entry_name.map(str::to_owned),
+            input,
+            standard: Some(entry_name.to_owned()),
             verdict,
         });
     }
+    // A road or main place the register does not hold makes the query more specific
+    // than the candidate (or about somewhere else); sub-places and villages are often
+    // left out of standard addresses and cost nothing.
+    for (position, name) in query.names.iter().enumerate() {
+        if !used[position] && matches!(name.label, Label::Road | Label::Poi) {
+            evaluation.score -= 0.3;
+            evaluation.explanation.push(ComponentExplanation {
+                component: if name.label == Label::Road { "road" } else { "place" },
+                input: Some(name.key.clone()),
+                standard: None,
+                verdict: ComponentVerdict::Extra,
+            });
+        }
+    }
+}
+
+/// Aligns the candidate's numbers with the query's: the same number in the same slot
+/// is a match, in another slot a weaker match (people write 12号 for building 12); a
+/// different number in the slot is a conflict.
+fn score_numbers(entry: &IndexedAddress, query: &QueryAddress, evaluation: &mut Evaluation) {
+    let mut used = vec![false; query.numbers.len()];
+    let consume = |used: &mut Vec<bool>, position: usize| {
+        let number = &query.numbers[position];
+        for (other, other_number) in query.numbers.iter().enumerate() {
+            // Using the whole excludes its parts; using a part excludes the whole.
+            if other_number.group == number.group && (!number.part || !other_number.part) {
+                used[other] = true;
+            }
+        }
+        used[position] = true;
+    };
     for slot in NumberSlot::ALL {
-        let (query_number, entry_number) = (query.number(slot), entry.number(slot));
+        let Some(entry_number) = entry.number(slot) else {
+            continue;
+        };
         let matched_weight = if slot == NumberSlot::RoadNo { 3.0 } else { 2.0 };
-        let verdict = match (query_number, entry_number) {
-            (None, None) => continue,
-            (Some(a), Some(b)) if a == b => {
-                evaluation.score += matched_weight;
-                ComponentVerdict::Matched
-            }
-            (Some(_), Some(_)) => {
-                evaluation.score -= 3.0;
-                evaluation.conflicts += 1;
-                ComponentVerdict::Conflicting
-            }
-            (Some(_), None) => {
-                evaluation.score -= 1.5;
-                evaluation.extra += 1;
-                ComponentVerdict::Extra
-            }
-            (None, Some(_)) => {
-                evaluation.score -= 2.0;
-                evaluation.missing += 1;
-                ComponentVerdict::Missing
-            }
+        let same_slot = query
+            .numbers
+            .iter()
+            .enumerate()
+            .find(|(p, n)| !used[*p] && !n.loose && n.slot == slot && n.stem == entry_number);
+        let other_slot = || {
+            query
+                .numbers
+                .iter()
+                .enumerate()
+                .find(|(p, n)| !used[*p] && n.stem == entry_number)
+        };
+        let (verdict, input) = if let Some((position, number)) = same_slot {
+            consume(&mut used, position);
+            evaluation.score += matched_weight;
+            (ComponentVerdict::Matched, Some(number.stem.clone()))
+        } else if let Some((position, number)) = other_slot() {
+            consume(&mut used, position);
+            evaluation.score += matched_weight - 1.0;
+            evaluation.similar += 1;
+            (ComponentVerdict::Similar, Some(number.stem.clone()))
+        } else if let Some((position, number)) = query
+            .numbers
+            .iter()
+            .enumerate()
+            .find(|(p, n)| !used[*p] && !n.loose && n.slot == slot)
+        {
+            consume(&mut used, position);
+            evaluation.score -= 3.0;
+            evaluation.conflicts += 1;
+            (ComponentVerdict::Conflicting, Some(number.stem.clone()))
+        } else {
+            evaluation.score -= 2.0;
+            evaluation.missing += 1;
+            (ComponentVerdict::Missing, None)
         };
         evaluation.explanation.push(ComponentExplanation {
             component: NUMBER_SLOT_NAMES[slot as usize],
-            input: query_number.map(str::to_owned),
-            standard: entry_number.map(str::to_owned),
+            input,
+            standard: Some(entry_number.to_owned()),
             verdict,
         });
     }
-    evaluation
+    let mut reported_groups = Vec::new();
+    for (position, number) in query.numbers.iter().enumerate() {
+        if used[position] || number.loose || reported_groups.contains(&number.group) {
+            continue;
+        }
+        reported_groups.push(number.group);
+        evaluation.score -= 1.5;
+        evaluation.extra += 1;
+        evaluation.explanation.push(ComponentExplanation {
+            component: NUMBER_SLOT_NAMES[number.slot as usize],
+            input: Some(number.stem.clone()),
+            standard: None,
+            verdict: ComponentVerdict::Extra,
+        });
+    }
 }
 
 pub fn level_of(entry: &IndexedAddress) -> MatchLevel {
@@ -317,7 +418,7 @@ pub(super) fn rank_candidates(
     constraint: Option<&DivisionCode>,
     limit: usize,
 ) -> Vec<ScoredCandidate> {
-    if query.road.is_none() && query.place.is_none() {
+    if query.names.is_empty() {
         return Vec::new();
     }
     let county = county_of(linked);
