@@ -41,6 +41,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(other) => return Err(format!("unknown part {other}").into()),
     };
 
+    let shown_failures: usize = arguments
+        .iter()
+        .position(|argument| argument == "--failures")
+        .and_then(|position| arguments.get(position + 1))
+        .and_then(|count| count.parse().ok())
+        .unwrap_or(0);
     let directory = tempfile::tempdir()?;
     let mut config = Config::for_store("sqlite://", directory.path());
     config.load_demo_seed = false;
@@ -93,6 +99,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         linking.town.total
     );
 
+    for (input, gold, answered) in linking.failures.iter().take(shown_failures) {
+        let components: Vec<String> = matcher
+            .parse(input)
+            .iter()
+            .map(|c| format!("{}:{}", c.label.as_str(), c.text))
+            .collect();
+        println!("  LINK {input} want {gold} got {answered}\n    parse {}", components.join(" "));
+    }
     let queries = read_registry_queries(&data, part, usize::MAX)?;
     let registry = evaluate_registry(matcher, &queries);
     println!(
@@ -116,12 +130,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         registry.confident.right,
         registry.confident.total
     );
-    let shown_failures: usize = arguments
-        .iter()
-        .position(|argument| argument == "--failures")
-        .and_then(|position| arguments.get(position + 1))
-        .and_then(|count| count.parse().ok())
-        .unwrap_or(0);
     for (query, expected, got, confidence) in registry.failures.iter().take(shown_failures) {
         let components: Vec<String> = matcher
             .parse(query)

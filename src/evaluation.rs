@@ -180,6 +180,8 @@ impl Accuracy {
 pub struct LinkingReport {
     pub county: Accuracy,
     pub town: Accuracy,
+    /// (input, gold code, division code answered).
+    pub failures: Vec<(String, String, String)>,
 }
 
 /// Linking as `match` reports it: the `division.code` of the best answer, compared
@@ -195,11 +197,21 @@ pub fn evaluate_linking(matcher: &MatchEngine, addresses: &[GoldAddress]) -> Lin
             .first()
             .map(|m| m.division.code.clone())
             .unwrap_or_default();
-        if let Some(county) = &address.gold.county {
-            report.county.add(code.starts_with(county.as_str()));
-        }
-        if let Some(town) = &address.gold.town {
-            report.town.add(code.starts_with(town.as_str()));
+        for (gold, accuracy) in [
+            (&address.gold.county, &mut report.county),
+            (&address.gold.town, &mut report.town),
+        ] {
+            if let Some(gold) = gold {
+                let right = code.starts_with(gold.as_str());
+                accuracy.add(right);
+                if !right {
+                    report.failures.push((
+                        address.labelled.text.clone(),
+                        gold.clone(),
+                        code.clone(),
+                    ));
+                }
+            }
         }
     }
     report

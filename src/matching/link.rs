@@ -40,7 +40,9 @@ pub struct LinkedDivision {
 
 fn label_weight(label: Label) -> u32 {
     match label {
-        Label::District => 6,
+        // A county named outright outweighs a town and a village that the current
+        // tree files under a neighbour (towns move between counties in reforms).
+        Label::District => 8,
         Label::City => 4,
         Label::Town => 4,
         Label::Prov => 2,
@@ -155,6 +157,11 @@ pub fn link_division(
     } else {
         division
     };
+    let division = if division.level == DivisionLevel::County {
+        town_named_inside(directory, components, &division).unwrap_or(division)
+    } else {
+        division
+    };
     Some(LinkedDivision {
         via_former_name: division.renamed,
         division,
@@ -188,4 +195,47 @@ fn common_ancestor(
         }
     }
     None
+}
+
+/// A town of `county` whose name (with or without its suffix) is written somewhere
+/// the parser did not label as a town: `仁和镇工业区`, `坦头誉尚`. Only an unambiguous
+/// hit counts, and never one inside a road name (留下路 is not 留下街道).
+fn town_named_inside(
+    directory: &DivisionDirectory,
+    components: &[Component],
+    county: &DivisionRef,
+) -> Option<DivisionRef> {
+    let searchable: Vec<&str> = components
+        .iter()
+        .filter(|component| {
+            !matches!(
+                component.label,
+                Label::Road | Label::Subroad | Label::Prov | Label::City | Label::District
+            )
+        })
+        .map(|component| component.text.as_str())
+        .collect();
+    if searchable.is_empty() {
+        return None;
+    }
+    let mut found: Option<DivisionRef> = None;
+    for town in directory.children(&county.code_string())? {
+        if town.level != DivisionLevel::Town || !town.is_current() {
+            continue;
+        }
+        let stem = ["街道办事处", "街道", "镇", "乡"]
+            .iter()
+            .find_map(|suffix| town.name.strip_suffix(suffix))
+            .unwrap_or(&town.name);
+        if stem.chars().count() < 2 {
+            continue;
+        }
+        if searchable.iter().any(|text| text.contains(stem)) {
+            if found.is_some() {
+                return None;
+            }
+            found = directory.named_code(town.code.parse().ok()?);
+        }
+    }
+    found
 }

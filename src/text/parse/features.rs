@@ -56,6 +56,20 @@ fn fold_character(character: char) -> char {
     }
 }
 
+fn character_class(character: char) -> u32 {
+    if character == BOUNDARY {
+        0
+    } else if character.is_ascii_digit() {
+        1
+    } else if character.is_ascii_alphabetic() {
+        2
+    } else if character.is_alphabetic() {
+        3
+    } else {
+        4
+    }
+}
+
 fn is_number_character(character: char) -> bool {
     character.is_ascii_alphanumeric()
 }
@@ -194,10 +208,41 @@ pub fn extract_features(folded: &[char], lexicon: &PlaceLexicon, output: &mut Ve
                 .finish(),
         );
 
-        // The nearest keyword ahead and behind, with a distance bucket.
+        features.push(FeatureHasher::new(17).push_char(at(i - 3)).finish());
+        features.push(FeatureHasher::new(18).push_char(at(i + 3)).finish());
+        features.push(
+            FeatureHasher::new(19)
+                .push_char(at(i - 3))
+                .push_char(c_2)
+                .push_char(c_1)
+                .push_char(c0)
+                .finish(),
+        );
+        features.push(
+            FeatureHasher::new(23)
+                .push_char(c0)
+                .push_char(c1)
+                .push_char(c2)
+                .push_char(at(i + 3))
+                .finish(),
+        );
+        let shape = (-2..=2).fold(FeatureHasher::new(24), |hasher, offset| {
+            hasher.push_value(character_class(at(i + offset)))
+        });
+        features.push(shape.finish());
+
+        // The nearest keyword ahead and behind, with a distance bucket, and the word
+        // it ends (小区 is not 区).
         if let Some(distance) = (1..=8).find(|&d| is_keyword(at(i + d))) {
             features.push(
                 FeatureHasher::new(13)
+                    .push_char(at(i + distance))
+                    .push_value(distance.min(4) as u32)
+                    .finish(),
+            );
+            features.push(
+                FeatureHasher::new(25)
+                    .push_char(at(i + distance - 1))
                     .push_char(at(i + distance))
                     .push_value(distance.min(4) as u32)
                     .finish(),
