@@ -147,10 +147,76 @@ pub struct QueryAddress {
 }
 
 impl QueryAddress {
-    pub fn from_components(components: &[Component]) -> Self {
+    pub fn from_components(input: &str, components: &[Component]) -> Self {
         let mut query = Self::from_labelled_components(components);
+        query.add_joined_numbers(input, components);
+        query.add_joined_names(components);
         query.add_loose_numbers(components);
         query
+    }
+
+    /// Two number components with only a dash between them (`28` `-` `2号`) may be one
+    /// 附号 (`28-2号`): the joined reading is offered beside the two parts.
+    fn add_joined_numbers(&mut self, input: &str, components: &[Component]) {
+        let characters: Vec<char> = input.chars().collect();
+        let number_components: Vec<&Component> = components
+            .iter()
+            .filter(|c| number_slot(c.label).is_some())
+            .collect();
+        for pair in number_components.windows(2) {
+            let (first, second) = (pair[0], pair[1]);
+            let joined_by_dash = second.start == first.end + 1
+                && matches!(characters.get(first.end), Some('-' | '—' | '－'));
+            if !joined_by_dash {
+                continue;
+            }
+            let (first_stem, second_stem) = (number_stem(&first.text), number_stem(&second.text));
+            let positions: Vec<usize> = self
+                .numbers
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| !n.part && (n.stem == first_stem || n.stem == second_stem))
+                .map(|(position, _)| position)
+                .collect();
+            if positions.len() != 2 || first_stem.is_empty() || second_stem.is_empty() {
+                continue;
+            }
+            let group = self.numbers.len() + 1000;
+            for position in positions {
+                self.numbers[position].group = group;
+                self.numbers[position].part = true;
+            }
+            self.numbers.push(QueryNumber {
+                stem: format!("{first_stem}-{second_stem}"),
+                slot: number_slot(first.label).unwrap_or(NumberSlot::RoadNo),
+                group,
+                part: false,
+                loose: false,
+            });
+        }
+    }
+
+    /// A place is often written in two pieces the parser labels apart (`丹溪` `五区`):
+    /// adjacent names are also offered joined.
+    fn add_joined_names(&mut self, components: &[Component]) {
+        for pair in components.windows(2) {
+            let (first, second) = (&pair[0], &pair[1]);
+            let is_name = |label: Label| {
+                matches!(
+                    label,
+                    Label::Poi | Label::Subpoi | Label::Community | Label::Devzone
+                )
+            };
+            if is_name(first.label) && is_name(second.label) && second.start == first.end {
+                let key = name_key(&format!("{}{}", first.text, second.text));
+                if !self.names.iter().any(|name| name.key == key) {
+                    self.names.push(QueryName {
+                        key,
+                        label: Label::Subpoi,
+                    });
+                }
+            }
+        }
     }
 
     /// Digit runs inside components that are not numbers (`1222弄` read as a road,
@@ -211,12 +277,10 @@ impl QueryAddress {
                     }
                     continue;
                 }
-                Label::Roadno | Label::Subroadno => NumberSlot::RoadNo,
-                Label::Houseno => NumberSlot::Building,
-                Label::Cellno => NumberSlot::Unit,
-                Label::Floorno => NumberSlot::Floor,
-                Label::Roomno => NumberSlot::Room,
-                _ => continue,
+                label => match number_slot(label) {
+                    Some(slot) => slot,
+                    None => continue,
+                },
             };
             let stem = number_stem(&component.text);
             if stem.is_empty() {
@@ -262,6 +326,17 @@ impl QueryAddress {
     pub fn is_empty(&self) -> bool {
         self.names.is_empty() && self.numbers.is_empty()
     }
+}
+
+fn number_slot(label: Label) -> Option<NumberSlot> {
+    Some(match label {
+        Label::Roadno | Label::Subroadno => NumberSlot::RoadNo,
+        Label::Houseno => NumberSlot::Building,
+        Label::Cellno => NumberSlot::Unit,
+        Label::Floorno => NumberSlot::Floor,
+        Label::Roomno => NumberSlot::Room,
+        _ => return None,
+    })
 }
 
 #[derive(Clone)]
@@ -345,7 +420,7 @@ impl MatchEngine {
             .clamp(1, MAX_MATCH_LIMIT);
         let components = self.parser.parse(input);
         let linked = resolve_division(&self.divisions, &components, options.division.as_ref());
-        let query = QueryAddress::from_components(&components);
+        let query = QueryAddress::from_components(input, &components);
         let index = self.addresses.read().unwrap_or_else(|p| p.into_inner());
         let scored = score::rank_candidates(
             &index,
@@ -393,7 +468,7 @@ impl MatchEngine {
         // otherwise it follows the addresses, as the fallback it is.
         let best_address_confidence = matches.first().map_or(0.0, |m| m.confidence);
         if let Some(division_match) = division_match {
-            if best_address_confidence < 0.2 {
+            if best_address_confidence < 0.1 {
                 matches.insert(0, division_match);
             } else if matches.len() < limit {
                 matches.push(division_match);
