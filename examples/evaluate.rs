@@ -76,7 +76,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         parser.core.recall(),
         parser.core.f1()
     );
-    println!("  {:<14} {:>7} {:>7} {:>7} {:>6}", "label", "P", "R", "F1", "gold");
+    println!(
+        "  {:<14} {:>7} {:>7} {:>7} {:>6}",
+        "label", "P", "R", "F1", "gold"
+    );
     for (label, counts) in &parser.by_label {
         println!(
             "  {:<14} {:>7.4} {:>7.4} {:>7.4} {:>6}",
@@ -105,7 +108,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .iter()
             .map(|c| format!("{}:{}", c.label.as_str(), c.text))
             .collect();
-        println!("  LINK {input} want {gold} got {answered}\n    parse {}", components.join(" "));
+        println!(
+            "  LINK {input} want {gold} got {answered}\n    parse {}",
+            components.join(" ")
+        );
     }
     let queries = read_registry_queries(&data, part, usize::MAX)?;
     let registry = evaluate_registry(matcher, &queries);
@@ -136,7 +142,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .iter()
             .map(|c| format!("{}:{}", c.label.as_str(), c.text))
             .collect();
-        println!("  MISS {query}\n    want {expected}\n    got  {got} ({confidence})\n    parse {}", components.join(" "));
+        println!(
+            "  MISS {query}\n    want {expected}\n    got  {got} ({confidence})\n    parse {}",
+            components.join(" ")
+        );
     }
     for (lower, accuracy) in &registry.calibration {
         println!(

@@ -9,16 +9,16 @@ use crate::config::Config;
 use crate::domain::division::Division;
 use crate::index::divisions::DivisionDirectory;
 use crate::matching::MatchEngine;
-use crate::text::lexicon::PlaceLexicon;
-use crate::text::parse::AddressParser;
-use crate::text::parse::model::TaggerModel;
 use crate::reference::{
-    EMBEDDED_DEMO_SEED, EMBEDDED_PARSER_MODEL, ReferenceData, ReferenceError, ReferenceSource, decode_division_snapshot,
-    encode_division_snapshot,
+    EMBEDDED_DEMO_SEED, EMBEDDED_PARSER_MODEL, ReferenceData, ReferenceError, ReferenceSource,
+    decode_division_snapshot, encode_division_snapshot,
 };
 use crate::registry::Registry;
 use crate::registry::import::{ImportError, import_address_csv};
 use crate::store::{Actor, Store, StoreError, open_store};
+use crate::text::lexicon::PlaceLexicon;
+use crate::text::parse::AddressParser;
+use crate::text::parse::model::TaggerModel;
 
 const REFERENCE_VERSION_KEY: &str = "reference_data_version";
 const REFERENCE_ORIGIN_KEY: &str = "reference_data_origin";

@@ -92,7 +92,11 @@ pub struct LabelledPair {
     pub label: String,
 }
 
-pub fn read_addresses(data: &Path, part: Part, limit: usize) -> Result<Vec<GoldAddress>, EvaluationError> {
+pub fn read_addresses(
+    data: &Path,
+    part: Part,
+    limit: usize,
+) -> Result<Vec<GoldAddress>, EvaluationError> {
     let rows: Vec<GoldAddress> = read_jsonl(&data.join("addresses/dev.jsonl"))?;
     Ok(rows
         .into_iter()
@@ -114,7 +118,11 @@ pub fn read_registry_queries(
         .collect())
 }
 
-pub fn read_pairs(data: &Path, part: Part, limit: usize) -> Result<Vec<LabelledPair>, EvaluationError> {
+pub fn read_pairs(
+    data: &Path,
+    part: Part,
+    limit: usize,
+) -> Result<Vec<LabelledPair>, EvaluationError> {
     let rows: Vec<LabelledPair> = read_jsonl(&data.join("pairs/dev.jsonl"))?;
     Ok(rows
         .into_iter()
@@ -135,12 +143,20 @@ pub fn evaluate_parser(parser: &AddressParser, addresses: &[GoldAddress]) -> Par
         let gold: Vec<Component> = address.labelled.components();
         let predicted = parser.parse(&address.labelled.text);
         let core = |components: &[Component]| -> Vec<Component> {
-            components.iter().filter(|c| c.label.is_core()).cloned().collect()
+            components
+                .iter()
+                .filter(|c| c.label.is_core())
+                .cloned()
+                .collect()
         };
         report.core.add(&core(&gold), &core(&predicted));
         for label in Label::ALL {
             let of_label = |components: &[Component]| -> Vec<Component> {
-                components.iter().filter(|c| c.label == label).cloned().collect()
+                components
+                    .iter()
+                    .filter(|c| c.label == label)
+                    .cloned()
+                    .collect()
             };
             let (gold_of_label, predicted_of_label) = (of_label(&gold), of_label(&predicted));
             if !gold_of_label.is_empty() || !predicted_of_label.is_empty() {
@@ -238,7 +254,10 @@ pub fn evaluate_registry(matcher: &MatchEngine, queries: &[RegistryQuery]) -> Re
         division: None,
     };
     let expected_levels: std::collections::HashMap<String, &'static str> = {
-        let index = matcher.addresses().read().unwrap_or_else(|p| p.into_inner());
+        let index = matcher
+            .addresses()
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
         index
             .iter()
             .filter_map(|entry| {
@@ -255,7 +274,10 @@ pub fn evaluate_registry(matcher: &MatchEngine, queries: &[RegistryQuery]) -> Re
         let right = best.and_then(|m| m.source_id.as_deref()) == Some(query.expect.as_str());
         report.top1.add(right);
         if !right {
-            let index = matcher.addresses().read().unwrap_or_else(|p| p.into_inner());
+            let index = matcher
+                .addresses()
+                .read()
+                .unwrap_or_else(|p| p.into_inner());
             let expected = index
                 .iter()
                 .find(|entry| entry.source_id.as_deref() == Some(query.expect.as_str()))
@@ -278,7 +300,11 @@ pub fn evaluate_registry(matcher: &MatchEngine, queries: &[RegistryQuery]) -> Re
             .copied()
             .unwrap_or(level)
             .to_owned();
-        report.by_level.entry(expected_level).or_default().add(right);
+        report
+            .by_level
+            .entry(expected_level)
+            .or_default()
+            .add(right);
         if let Some(best) = best {
             if best.confidence >= 0.9 {
                 report.confident.add(right);

@@ -7,6 +7,7 @@ pub mod divisions;
 pub mod extract;
 pub mod metrics;
 pub mod openapi;
+pub mod suggest;
 pub mod system;
 
 use std::sync::Arc;
@@ -66,7 +67,8 @@ pub fn router(state: AppState) -> Router {
         .route("/addresses/{code}/retire", post(addresses::retire_address))
         .route("/addresses/{code}/history", get(addresses::address_history))
         .route("/codes/{code}/validate", get(codes::validate_code))
-        .route("/audit", get(audit::audit_log));
+        .route("/audit", get(audit::audit_log))
+        .route("/suggest", get(suggest::suggest));
     let cors = cors_layer(&state.config);
     Router::new()
         .route("/healthz", get(system::healthz))

@@ -7,7 +7,7 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_swagger_ui::SwaggerUi;
 
-use super::{AppState, addresses, audit, codes, divisions, system};
+use super::{AppState, addresses, audit, codes, divisions, suggest, system};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -26,11 +26,13 @@ use super::{AppState, addresses, audit, codes, divisions, system};
         addresses::list_addresses,
         codes::validate_code,
         audit::audit_log,
+        suggest::suggest,
     ),
     modifiers(&BearerKey),
     tags(
         (name = "divisions", description = "NBS administrative divisions"),
         (name = "addresses", description = "The standard-address registry"),
+        (name = "matching", description = "Free-text addresses to standard codes"),
         (name = "audit", description = "Who changed what"),
         (name = "system", description = "Health and metrics"),
     )

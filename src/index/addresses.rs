@@ -318,9 +318,7 @@ impl AddressIndex {
         let county = entry.county();
         for name in [entry.road, entry.place].into_iter().flatten() {
             for scope in [county, 0] {
-                if let Some(positions) = self
-                    .by_county_name
-                    .get_mut(&county_name_key(scope, name))
+                if let Some(positions) = self.by_county_name.get_mut(&county_name_key(scope, name))
                 {
                     positions.retain(|&p| p != position);
                 }

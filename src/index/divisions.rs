@@ -180,7 +180,9 @@ impl DivisionDirectory {
     /// Divisions whose official name, short name or alias is exactly `name`, as
     /// lightweight references, retired divisions resolved to their current successor.
     pub fn named(&self, name: &str) -> Vec<DivisionRef> {
-        let start = self.names.partition_point(|(known, _)| known.as_ref() < name);
+        let start = self
+            .names
+            .partition_point(|(known, _)| known.as_ref() < name);
         let mut found: Vec<DivisionRef> = self.names[start..]
             .iter()
             .take_while(|(known, _)| known.as_ref() == name)
@@ -246,12 +248,47 @@ impl DivisionDirectory {
     /// Names to write in a standard address, province first: grouping rows such as
     /// 市辖区 are left out, and a village is written by its short name.
     pub fn address_names(&self, code: &str, include_village: bool) -> Vec<String> {
-        self.chain(code)
-            .into_iter()
-            .filter(|division| include_village || division.level != DivisionLevel::Village)
-            .filter(|division| !GROUPING_NAMES.contains(&division.name.as_str()))
-            .map(|division| division.name_in_address().to_owned())
-            .collect()
+        let mut names = Vec::with_capacity(5);
+        let mut current = self.index_of(code);
+        while let Some(index) = current {
+            let entry = &self.entries[index];
+            let skipped = (!include_village && entry.level == DivisionLevel::Village)
+                || GROUPING_NAMES.contains(&entry.name.as_ref());
+            if !skipped {
+                let name = match (entry.level, &entry.short_name) {
+                    (DivisionLevel::Village, Some(short_name)) => short_name.as_ref(),
+                    _ => entry.name.as_ref(),
+                };
+                names.push(name.to_owned());
+            }
+            current = (entry.parent != NO_PARENT).then_some(entry.parent as usize);
+        }
+        names.reverse();
+        names
+    }
+
+    /// The current children of a division with their official names, without
+    /// building full records (the linker calls this per query).
+    pub fn current_child_names(&self, code: u64) -> impl Iterator<Item = (DivisionRef, &str)> {
+        let range = self
+            .entries
+            .binary_search_by_key(&code, |entry| entry.code)
+            .map(|index| self.child_ranges[index])
+            .unwrap_or((0, 0));
+        self.child_indexes[range.0 as usize..range.1 as usize]
+            .iter()
+            .map(|&child| &self.entries[child as usize])
+            .filter(|entry| entry.valid_to.is_none())
+            .map(|entry| {
+                (
+                    DivisionRef {
+                        code: entry.code,
+                        level: entry.level,
+                        renamed: false,
+                    },
+                    entry.name.as_ref(),
+                )
+            })
     }
 
     pub fn children(&self, code: &str) -> Option<Vec<Division>> {

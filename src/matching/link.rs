@@ -138,7 +138,10 @@ pub fn link_division(
     let mut supporting_components = 0;
     let mut ambiguous = false;
     for (_, proposals) in &administrative {
-        if proposals.iter().any(|proposal| proposal.contains(&division)) {
+        if proposals
+            .iter()
+            .any(|proposal| proposal.contains(&division))
+        {
             supporting_components += 1;
         }
     }
@@ -180,7 +183,11 @@ fn common_ancestor(
     let (_, proposals) = administrative
         .iter()
         .find(|(_, proposals)| proposals.contains(division))?;
-    for level in [DivisionLevel::County, DivisionLevel::City, DivisionLevel::Province] {
+    for level in [
+        DivisionLevel::County,
+        DivisionLevel::City,
+        DivisionLevel::Province,
+    ] {
         let digits = level.significant_digits() as u32;
         let divisor = 10u64.pow(12 - digits);
         let prefix = division.code / divisor;
@@ -219,14 +226,14 @@ fn town_named_inside(
         return None;
     }
     let mut found: Option<DivisionRef> = None;
-    for town in directory.children(&county.code_string())? {
-        if town.level != DivisionLevel::Town || !town.is_current() {
+    for (town, name) in directory.current_child_names(county.code) {
+        if town.level != DivisionLevel::Town {
             continue;
         }
         let stem = ["街道办事处", "街道", "镇", "乡"]
             .iter()
-            .find_map(|suffix| town.name.strip_suffix(suffix))
-            .unwrap_or(&town.name);
+            .find_map(|suffix| name.strip_suffix(suffix))
+            .unwrap_or(name);
         if stem.chars().count() < 2 {
             continue;
         }
@@ -234,7 +241,7 @@ fn town_named_inside(
             if found.is_some() {
                 return None;
             }
-            found = directory.named_code(town.code.parse().ok()?);
+            found = Some(town);
         }
     }
     found

@@ -7,13 +7,14 @@
 
 pub mod link;
 mod score;
+pub mod suggest;
 
 use std::sync::{Arc, RwLock};
 
 use serde::Serialize;
 
 use crate::domain::division::{DivisionCode, DivisionLevel};
-use crate::index::addresses::{AddressIndex, NumberSlot, name_bigrams, name_key, number_stem};
+use crate::index::addresses::{AddressIndex, NumberSlot, name_key, number_stem};
 use crate::index::divisions::{DivisionDirectory, DivisionRef};
 use crate::text::parse::{AddressParser, Component, Label};
 
@@ -521,18 +522,5 @@ impl MatchEngine {
             replaces: None,
             explanation: Vec::new(),
         }
-    }
-
-    /// Names known to the registry that look like `name` (for suggestions).
-    pub fn similar_names(&self, name: &str, limit: usize) -> Vec<String> {
-        let key = name_key(name);
-        let bigrams = name_bigrams(&key);
-        let index = self.addresses.read().unwrap_or_else(|p| p.into_inner());
-        index
-            .similar_names(&bigrams, bigrams.len().div_ceil(2).max(1))
-            .into_iter()
-            .take(limit)
-            .map(|(id, _)| index.name(id).to_owned())
-            .collect()
     }
 }

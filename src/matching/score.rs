@@ -156,7 +156,10 @@ fn is_road_label(label: Label) -> bool {
 }
 
 fn is_place_label(label: Label) -> bool {
-    matches!(label, Label::Poi | Label::Subpoi | Label::Community | Label::VillageGroup | Label::Devzone)
+    matches!(
+        label,
+        Label::Poi | Label::Subpoi | Label::Community | Label::VillageGroup | Label::Devzone
+    )
 }
 
 fn evaluate(
@@ -279,7 +282,11 @@ fn score_names(
         if !used[position] && matches!(name.label, Label::Road | Label::Poi) {
             evaluation.score -= 0.3;
             evaluation.explanation.push(ComponentExplanation {
-                component: if name.label == Label::Road { "road" } else { "place" },
+                component: if name.label == Label::Road {
+                    "road"
+                } else {
+                    "place"
+                },
                 input: Some(name.key.clone()),
                 standard: None,
                 verdict: ComponentVerdict::Extra,

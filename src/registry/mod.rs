@@ -204,7 +204,9 @@ impl Registry {
     }
 
     fn write_index(&self) -> std::sync::RwLockWriteGuard<'_, AddressIndex> {
-        self.addresses.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.addresses
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn indexed(&self, address: StandardAddress) -> StandardAddress {

@@ -170,8 +170,16 @@ mod tests {
         assert_eq!(
             hits,
             vec![
-                LexiconHit { start: 0, end: 2, levels: level_bits::CITY },
-                LexiconHit { start: 0, end: 3, levels: level_bits::CITY },
+                LexiconHit {
+                    start: 0,
+                    end: 2,
+                    levels: level_bits::CITY
+                },
+                LexiconHit {
+                    start: 0,
+                    end: 3,
+                    levels: level_bits::CITY
+                },
                 LexiconHit {
                     start: 3,
                     end: 6,

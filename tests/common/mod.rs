@@ -183,12 +183,31 @@ impl TestApp {
         let mut config = test_config(&store);
         adjust(&mut config);
         let opened = open_registry(&config).await.expect("registry opens");
-        let router = router(AppState::new(opened.registry.clone(), opened.matcher.clone(), config));
+        let router = router(AppState::new(
+            opened.registry.clone(),
+            opened.matcher.clone(),
+            config,
+        ));
         TestApp {
             router,
             registry: opened.registry,
             store,
         }
+    }
+
+    /// Imports the demo registry (seeds/demo_addresses.csv, synthetic rows in Ningbo
+    /// and Huzhou) and returns how many rows were created.
+    pub async fn load_demo_registry(&self) -> u64 {
+        let report = yizhitong::registry::import::import_address_csv(
+            &self.registry,
+            yizhitong::reference::EMBEDDED_DEMO_SEED,
+            &yizhitong::store::Actor::system(),
+            |_| {},
+            |_| {},
+        )
+        .await
+        .expect("demo registry imports");
+        report.created
     }
 
     pub async fn key(&self, role: Role) -> String {

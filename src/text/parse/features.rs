@@ -394,7 +394,11 @@ fn add_number_features(run: &NumberRun, folded: &[char], output: &mut [Vec<u64>]
 /// Digits count (capped) and whether letters are mixed in.
 fn run_shape(run: &[char]) -> u32 {
     let digits = run.iter().filter(|c| c.is_ascii_digit()).count().min(5) as u32;
-    let letters = run.iter().filter(|c| c.is_ascii_alphabetic()).count().min(2) as u32;
+    let letters = run
+        .iter()
+        .filter(|c| c.is_ascii_alphabetic())
+        .count()
+        .min(2) as u32;
     digits * 4 + letters
 }
 

@@ -34,9 +34,8 @@ pub fn tag_label(tag: u8) -> Option<(Label, bool)> {
 /// only continues a span of its own label.
 pub fn transition_allowed(previous: Option<u8>, tag: u8) -> bool {
     match tag_label(tag) {
-        Some((label, false)) => previous.is_some_and(|previous| {
-            previous == begin_tag(label) || previous == inside_tag(label)
-        }),
+        Some((label, false)) => previous
+            .is_some_and(|previous| previous == begin_tag(label) || previous == inside_tag(label)),
         _ => true,
     }
 }
@@ -158,7 +157,10 @@ impl TaggerModel {
     pub fn read_from(reader: impl Read) -> Result<Self, ModelError> {
         let mut bytes = Vec::new();
         flate2::read::GzDecoder::new(reader).read_to_end(&mut bytes)?;
-        let mut cursor = ByteCursor { bytes: &bytes, at: 0 };
+        let mut cursor = ByteCursor {
+            bytes: &bytes,
+            at: 0,
+        };
         if cursor.take(8)? != MAGIC {
             return Err(ModelError::BadMagic);
         }
@@ -214,11 +216,15 @@ impl<'a> ByteCursor<'a> {
     }
 
     fn u32(&mut self) -> Result<u32, ModelError> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")))
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
     }
 
     fn f32(&mut self) -> Result<f32, ModelError> {
-        Ok(f32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")))
+        Ok(f32::from_le_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
     }
 }
 
@@ -242,8 +248,8 @@ pub fn viterbi(scores: &[[f32; TAG_COUNT]], transitions: &[[f32; TAG_COUNT]]) ->
             match tag_label(tag as u8) {
                 Some((label, false)) => {
                     for previous in [begin_tag(label), inside_tag(label)] {
-                        let score = best[usize::from(previous)]
-                            + transitions[usize::from(previous)][tag];
+                        let score =
+                            best[usize::from(previous)] + transitions[usize::from(previous)][tag];
                         if score > best_score {
                             best_score = score;
                             best_previous = previous;

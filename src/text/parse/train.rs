@@ -6,9 +6,7 @@ use std::collections::HashMap;
 use serde::Deserialize;
 
 use super::features::{extract_features, fold_for_tagging};
-use super::model::{
-    START_ROW, TAG_COUNT, TaggerModel, WeightCell, begin_tag, inside_tag, viterbi,
-};
+use super::model::{START_ROW, TAG_COUNT, TaggerModel, WeightCell, begin_tag, inside_tag, viterbi};
 use super::{Component, Label, components_from_tags};
 use crate::text::lexicon::{PlaceLexicon, PrehashedMap};
 
@@ -284,7 +282,9 @@ impl SpanCounts {
             .iter()
             .filter(|guess| {
                 gold.iter().any(|truth| {
-                    truth.label == guess.label && truth.start == guess.start && truth.end == guess.end
+                    truth.label == guess.label
+                        && truth.start == guess.start
+                        && truth.end == guess.end
                 })
             })
             .count() as u64;
