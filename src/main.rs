@@ -429,7 +429,7 @@ async fn match_file(config: Config, input: PathBuf, arguments: MatchArgs) -> Res
         );
         let summary = run
             .write_to(sink, |rows| {
-                if rows % 256 == 0 {
+                if rows.is_multiple_of(256) {
                     progress.set_position(bytes_read.load(Ordering::Relaxed));
                     progress.set_message(format!("{rows} rows"));
                 }

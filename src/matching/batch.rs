@@ -544,12 +544,9 @@ fn write_json_lines<R: BufRead, W: Write>(
 ) -> Result<BatchSummary, BatchError> {
     let mut line = Vec::new();
     let mut line_number = 0u64;
-    loop {
-        let Some(complete) = read_bounded_line(&mut reader, &mut line, MAX_JSON_LINE_BYTES)
-            .map_err(BatchError::Read)?
-        else {
-            break;
-        };
+    while let Some(complete) =
+        read_bounded_line(&mut reader, &mut line, MAX_JSON_LINE_BYTES).map_err(BatchError::Read)?
+    {
         line_number += 1;
         // `row` is the input line number, so blank lines (which carry no record and
         // get no output line) never shift the numbering.

@@ -329,7 +329,10 @@ async fn batch_csv_appends_answers_and_keeps_every_row_in_order(store: TestStore
     assert_eq!(status, StatusCode::OK, "{output}");
     let rows = csv_rows(&output);
     assert_eq!(rows[0][..2], ["ref", "addr"]);
-    assert_eq!(rows[1][2], codes["DEMO-000001"], "code follows the input cells");
+    assert_eq!(
+        rows[1][2], codes["DEMO-000001"],
+        "code follows the input cells"
+    );
 }
 
 async fn batch_csv_reads_gbk(store: TestStore) {
