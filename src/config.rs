@@ -8,6 +8,8 @@ use serde::Deserialize;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATA_DIR: &str = "./var";
+/// 4 GiB: tens of millions of address rows, far more than any one registry holds.
+pub const DEFAULT_MAX_BATCH_BODY_BYTES: u64 = 4 << 30;
 
 /// The flags shared by every command that touches the store. clap reads the flag or,
 /// failing that, the environment variable.
@@ -36,6 +38,7 @@ struct FileConfig {
     reference_data_dir: Option<PathBuf>,
     cors_allowed_origins: Option<Vec<String>>,
     max_json_body_bytes: Option<usize>,
+    max_batch_body_bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -51,6 +54,9 @@ pub struct Config {
     pub reference_data_dir: Option<PathBuf>,
     pub cors_allowed_origins: Vec<String>,
     pub max_json_body_bytes: usize,
+    /// Upper bound on one `/v1/match/batch` upload, which is streamed rather than
+    /// buffered and so is not held to `max_json_body_bytes`.
+    pub max_batch_body_bytes: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -149,6 +155,16 @@ impl Config {
             })?,
             None => file.max_json_body_bytes.unwrap_or(1024 * 1024),
         };
+        let max_batch_body_bytes = match environment.get("YZT_MAX_BATCH_BODY_BYTES") {
+            Some(value) => value.parse().map_err(|_| ConfigError::Value {
+                name: "YZT_MAX_BATCH_BODY_BYTES",
+                value,
+                reason: "expected a number of bytes".into(),
+            })?,
+            None => file
+                .max_batch_body_bytes
+                .unwrap_or(DEFAULT_MAX_BATCH_BODY_BYTES),
+        };
         Ok(Config {
             database_url,
             data_dir,
@@ -158,6 +174,7 @@ impl Config {
             reference_data_dir,
             cors_allowed_origins,
             max_json_body_bytes,
+            max_batch_body_bytes,
         })
     }
 
@@ -173,6 +190,7 @@ impl Config {
             reference_data_dir: None,
             cors_allowed_origins: Vec::new(),
             max_json_body_bytes: 1024 * 1024,
+            max_batch_body_bytes: DEFAULT_MAX_BATCH_BODY_BYTES,
         }
     }
 }

@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::auth::AuthError;
+use crate::matching::batch::BatchError;
 use crate::domain::address::ComponentError;
 use crate::domain::code::AddressCodeError;
 use crate::domain::division::DivisionCodeError;
@@ -144,6 +145,8 @@ pub enum Error {
     Auth(#[from] AuthError),
     #[error(transparent)]
     Request(#[from] RequestError),
+    #[error(transparent)]
+    Batch(#[from] BatchError),
 }
 
 impl Error {
@@ -172,6 +175,13 @@ impl Error {
                 RequestError::RouteNotFound(_) => ErrorCode::RouteNotFound,
                 RequestError::MethodNotAllowed => ErrorCode::MethodNotAllowed,
             },
+            Error::Batch(error) => match error {
+                // Reading fails when the upload breaks off: the request is incomplete.
+                BatchError::MissingHeader
+                | BatchError::MissingColumn { .. }
+                | BatchError::Read(_) => ErrorCode::InvalidRequest,
+                BatchError::Write(_) => ErrorCode::Internal,
+            },
         }
     }
 
@@ -189,6 +199,9 @@ impl Error {
                 Some(serde_json::json!({ "maximum": maximum }))
             }
             Error::AddressCode(error) => error.details(),
+            Error::Batch(BatchError::MissingColumn { column, header }) => {
+                Some(serde_json::json!({ "column": column, "header": header }))
+            }
             _ => None,
         }
     }

@@ -2,15 +2,21 @@
 //! `--db` and `--data-dir` as `serve` and initialises a fresh data directory the
 //! same way, so none of them needs a running server.
 
-use std::path::PathBuf;
+use std::io::{BufRead, Read, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
+use yizhitong::api::matching::{MatchResult, ParseResult};
 use yizhitong::api::{AppState, router};
 use yizhitong::app::{load_reference, open_registry};
+use yizhitong::matching::batch::{BatchFormat, BatchOptions, BatchRun, Charset};
 use yizhitong::config::{Config, ProcessEnvironment, StoreArgs};
+use yizhitong::matching::{DEFAULT_MATCH_LIMIT, MatchEngine, MatchOptions};
 use yizhitong::reference::ReferenceSource;
 use yizhitong::registry::import::import_address_csv;
 use yizhitong::store::{Actor, Role, open_store};
@@ -45,6 +51,32 @@ enum Command {
     /// Database maintenance.
     #[command(subcommand)]
     Db(DbCommand),
+    /// Split addresses into labelled components: UTF-8 lines on standard input, one
+    /// JSON object per line on standard output.
+    Parse,
+    /// Match addresses to standard codes: lines on standard input to JSON lines on
+    /// standard output, or a whole CSV (or JSON-lines) file with --input.
+    Match(MatchArgs),
+}
+
+#[derive(clap::Args)]
+struct MatchArgs {
+    /// A CSV file with a header row (UTF-8 or GBK), or a .jsonl/.ndjson file, to match
+    /// as a batch; the output has the same format as `POST /v1/match/batch`.
+    #[arg(long)]
+    input: Option<PathBuf>,
+    /// Where to write the batch output; standard output by default.
+    #[arg(long, requires = "input")]
+    output: Option<PathBuf>,
+    /// The CSV column (or JSON field) that holds the address.
+    #[arg(long, default_value = yizhitong::matching::batch::DEFAULT_ADDRESS_COLUMN, requires = "input")]
+    column: String,
+    /// Answers per address, 1 to 50: default 5 for standard input, 1 for --input.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=50))]
+    limit: Option<u16>,
+    /// Charset of --input (utf-8 or gbk); detected from the first 64 KiB by default.
+    #[arg(long, requires = "input")]
+    charset: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -121,6 +153,11 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Keys(KeysCommand::Create { role, label }) => {
             create_key(config, &role, label).await
         }
+        Command::Parse => parse_lines(config).await,
+        Command::Match(arguments) => match arguments.input.clone() {
+            None => match_lines(config, arguments.limit).await,
+            Some(input) => match_file(config, input, arguments).await,
+        },
         Command::Db(DbCommand::Migrate) => {
             let store = open_store(&config.database_url, &config.data_dir)
                 .await
@@ -255,4 +292,157 @@ async fn create_key(config: Config, role: &str, label: Option<String>) -> Result
     );
     println!("{}", created.secret_key);
     Ok(())
+}
+
+/// Opens the registry as `serve` does and hands the matcher to blocking work: the
+/// commands below read standard input or files synchronously.
+async fn with_matcher<T: Send + 'static>(
+    config: Config,
+    work: impl FnOnce(&MatchEngine) -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    let opened = open_registry(&config)
+        .await
+        .map_err(|error| error.to_string())?;
+    let matcher = opened.matcher.clone();
+    tokio::task::spawn_blocking(move || work(&matcher))
+        .await
+        .map_err(|error| error.to_string())?
+}
+
+/// Calls `answer` for every line of standard input and writes its JSON on a line of
+/// its own. Each line is flushed at once, so a program can hold a pipe open and
+/// exchange one line at a time; blank lines get an answer too, keeping the output
+/// in step with the input.
+fn for_each_stdin_line<T: serde::Serialize>(
+    mut answer: impl FnMut(&str) -> T,
+) -> Result<(), String> {
+    let stdin = std::io::stdin().lock();
+    let mut stdout = std::io::stdout().lock();
+    for line in stdin.split(b'\n') {
+        let line = line.map_err(|error| format!("cannot read standard input: {error}"))?;
+        let text = String::from_utf8_lossy(&line);
+        let text = text.strip_suffix('\r').unwrap_or(&text);
+        let written = serde_json::to_writer(&mut stdout, &answer(text))
+            .map_err(std::io::Error::from)
+            .and_then(|()| stdout.write_all(b"\n"))
+            .and_then(|()| stdout.flush());
+        written.map_err(|error| format!("cannot write standard output: {error}"))?;
+    }
+    Ok(())
+}
+
+async fn parse_lines(config: Config) -> Result<(), String> {
+    with_matcher(config, |matcher| {
+        for_each_stdin_line(|input| ParseResult {
+            input: input.to_owned(),
+            components: matcher.parse(input),
+        })
+    })
+    .await
+}
+
+async fn match_lines(config: Config, limit: Option<u16>) -> Result<(), String> {
+    let options = MatchOptions {
+        limit: Some(limit.map_or(DEFAULT_MATCH_LIMIT, usize::from)),
+        division: None,
+    };
+    with_matcher(config, move |matcher| {
+        for_each_stdin_line(|input| MatchResult {
+            input: input.to_owned(),
+            matches: if input.trim().is_empty() {
+                Vec::new()
+            } else {
+                matcher.match_address(input.trim(), &options)
+            },
+        })
+    })
+    .await
+}
+
+/// Counts the bytes read so the progress bar can show how far through the file
+/// the batch is (the row count is not known in advance).
+struct CountingReader<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.inner.read(buffer)?;
+        self.count.fetch_add(read as u64, Ordering::Relaxed);
+        Ok(read)
+    }
+}
+
+fn batch_format_of(path: &Path) -> BatchFormat {
+    match path.extension().and_then(|extension| extension.to_str()) {
+        Some(extension)
+            if extension.eq_ignore_ascii_case("jsonl")
+                || extension.eq_ignore_ascii_case("ndjson") =>
+        {
+            BatchFormat::JsonLines
+        }
+        _ => BatchFormat::Csv,
+    }
+}
+
+async fn match_file(config: Config, input: PathBuf, arguments: MatchArgs) -> Result<(), String> {
+    let mut options = BatchOptions::new(batch_format_of(&input));
+    options.column = arguments.column;
+    if let Some(limit) = arguments.limit {
+        options.limit = usize::from(limit);
+    }
+    if let Some(label) = &arguments.charset {
+        options.charset = Some(
+            Charset::from_label(label)
+                .ok_or_else(|| format!("charset {label:?} is not supported; use utf-8 or gbk"))?,
+        );
+    }
+    let file = std::fs::File::open(&input)
+        .map_err(|error| format!("cannot open {}: {error}", input.display()))?;
+    let total_bytes = file.metadata().map(|metadata| metadata.len()).unwrap_or(0);
+    let output = arguments.output;
+    with_matcher(config, move |matcher| {
+        let started = Instant::now();
+        let bytes_read = Arc::new(AtomicU64::new(0));
+        let reader = CountingReader {
+            inner: std::io::BufReader::with_capacity(1 << 20, file),
+            count: bytes_read.clone(),
+        };
+        // The header is checked before the output file is created, so a wrong
+        // --column leaves nothing behind.
+        let run = BatchRun::open(matcher, reader, options).map_err(|error| error.to_string())?;
+        let sink: Box<dyn Write> = match &output {
+            Some(path) => Box::new(
+                std::fs::File::create(path)
+                    .map_err(|error| format!("cannot create {}: {error}", path.display()))?,
+            ),
+            None => Box::new(std::io::stdout().lock()),
+        };
+        // indicatif draws only when standard error is a terminal.
+        let progress = indicatif::ProgressBar::new(total_bytes);
+        progress.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {bytes}/{total_bytes} {msg} {elapsed} eta {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        let summary = run
+            .write_to(sink, |rows| {
+                if rows.is_multiple_of(256) {
+                    progress.set_position(bytes_read.load(Ordering::Relaxed));
+                    progress.set_message(format!("{rows} rows"));
+                }
+            })
+            .map_err(|error| error.to_string())?;
+        progress.finish_and_clear();
+        let mut report = serde_json::to_value(&summary).map_err(|error| error.to_string())?;
+        report["seconds"] =
+            serde_json::json!((started.elapsed().as_secs_f64() * 100.0).round() / 100.0);
+        // Standard output may be carrying the batch itself, so the report goes to
+        // standard error.
+        eprintln!("{report}");
+        Ok(())
+    })
+    .await
 }

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod codes;
 pub mod divisions;
 pub mod extract;
+pub mod matching;
 pub mod metrics;
 pub mod openapi;
 pub mod suggest;
@@ -67,8 +68,18 @@ pub fn router(state: AppState) -> Router {
         .route("/addresses/{code}/retire", post(addresses::retire_address))
         .route("/addresses/{code}/history", get(addresses::address_history))
         .route("/codes/{code}/validate", get(codes::validate_code))
-        .route("/audit", get(audit::audit_log))
-        .route("/suggest", get(suggest::suggest));
+        .route("/parse", get(matching::parse_address))
+        .route(
+            "/match",
+            get(matching::match_get).post(matching::match_post),
+        )
+        .route(
+            "/match/batch",
+            // The body is streamed, never buffered, and bounded by its own limit.
+            post(matching::match_batch).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/suggest", get(suggest::suggest))
+        .route("/audit", get(audit::audit_log));
     let cors = cors_layer(&state.config);
     Router::new()
         .route("/healthz", get(system::healthz))

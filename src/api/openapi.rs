@@ -7,7 +7,7 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_swagger_ui::SwaggerUi;
 
-use super::{AppState, addresses, audit, codes, divisions, suggest, system};
+use super::{AppState, addresses, audit, codes, divisions, matching, suggest, system};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -26,13 +26,17 @@ use super::{AppState, addresses, audit, codes, divisions, suggest, system};
         addresses::list_addresses,
         codes::validate_code,
         audit::audit_log,
+        matching::parse_address,
+        matching::match_get,
+        matching::match_post,
+        matching::match_batch,
         suggest::suggest,
     ),
     modifiers(&BearerKey),
     tags(
         (name = "divisions", description = "NBS administrative divisions"),
         (name = "addresses", description = "The standard-address registry"),
-        (name = "matching", description = "Free-text addresses to standard codes"),
+        (name = "matching", description = "Free-text addresses to components and standard codes"),
         (name = "audit", description = "Who changed what"),
         (name = "system", description = "Health and metrics"),
     )

@@ -293,3 +293,27 @@ macro_rules! on_both_backends {
         }
     };
 }
+
+/// Standard addresses the matching tests register: rows of the demo seed (a road
+/// doorplate, a room in a compound, a Huzhou doorplate) and one road number that
+/// exists in both 鄞州区 and 德清县, for the division filter.
+pub const MATCHING_REGISTRY_CSV: &str = "\
+source_id,division_code,road,road_no,place,building,unit,floor,room,lon,lat
+DEMO-000001,330212009000,玉兰东路,3号,,,,,,121.691690,29.716915
+DEMO-000261,330212106000,,,绿洲苑,1幢,2单元,2层,201室,121.821399,29.652433
+DEMO-001891,330521004000,龙溪中巷,105号,,,,,,119.981354,30.461019
+T-YINZHOU,330212001000,中山路,12号,,,,,,,
+T-DEQING,330521004000,中山路,12号,,,,,,,
+";
+
+/// Percent-encodes a query-string value (every byte outside the unreserved set).
+pub fn query_value(text: &str) -> String {
+    text.bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (byte as char).to_string()
+            }
+            _ => format!("%{byte:02X}"),
+        })
+        .collect()
+}

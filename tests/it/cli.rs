@@ -1,14 +1,14 @@
 //! The `yizhitong` binary as operators run it, on both backends.
 
 use std::io::Write;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 use yizhitong::app::open_registry;
 use yizhitong::auth::{KeyVerifier, Principal};
 use yizhitong::store::Role;
 
-use crate::common::{TestStore, fixture, test_config};
+use crate::common::{MATCHING_REGISTRY_CSV, TestStore, fixture, test_config};
 
 fn yizhitong(store: &TestStore, arguments: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_yizhitong"))
@@ -21,6 +21,48 @@ fn yizhitong(store: &TestStore, arguments: &[&str]) -> Output {
         .env_remove("YZT_DATA_DIR")
         .output()
         .expect("the binary runs")
+}
+
+/// Runs the binary with `input` on standard input.
+fn yizhitong_with_stdin(store: &TestStore, arguments: &[&str], input: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_yizhitong"))
+        .args(arguments)
+        .args(["--db", &store.url, "--data-dir"])
+        .arg(store.data_dir.path())
+        .env("YZT_REFERENCE_DATA_DIR", fixture("reference"))
+        .env("YZT_LOAD_DEMO_SEED", "false")
+        .env_remove("YZT_DATABASE_URL")
+        .env_remove("YZT_DATA_DIR")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    // Written from a thread so a large answer cannot block the write.
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    output
+}
+
+fn register_matching_addresses(store: &TestStore) {
+    let path = store.data_dir.path().join("matching-registry.csv");
+    std::fs::write(&path, MATCHING_REGISTRY_CSV).unwrap();
+    let report = summary(&yizhitong(
+        store,
+        &["import", "addresses", path.to_str().unwrap()],
+    ));
+    assert_eq!(report["created"], 5);
+}
+
+fn json_lines(output: &Output) -> Vec<Value> {
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    text(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -180,7 +222,132 @@ async fn import_divisions_and_migrate(store: TestStore) {
     assert_eq!(opened.registry.divisions().len() as u64, imported);
 }
 
+async fn parse_and_match_answer_line_for_line(store: TestStore) {
+    register_matching_addresses(&store);
+    let lines = json_lines(&yizhitong_with_stdin(
+        &store,
+        &["parse"],
+        "浙江省宁波市鄞州区玉兰东路3号\n\n宁波鄞州玉兰东路３号\r\n".as_bytes(),
+    ));
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert_eq!(lines[0]["input"], "浙江省宁波市鄞州区玉兰东路3号");
+    assert_eq!(
+        lines[0]["components"][3],
+        serde_json::json!({"label": "road", "text": "玉兰东路", "start": 9, "end": 13})
+    );
+    assert_eq!(lines[1], serde_json::json!({"input": "", "components": []}));
+    assert_eq!(lines[2]["input"], "宁波鄞州玉兰东路３号");
+    assert_eq!(lines[2]["components"][3]["text"], "３号");
+
+    let lines = json_lines(&yizhitong_with_stdin(
+        &store,
+        &["match"],
+        "宁波鄞州玉兰东路３号\n鄞州区邱隘镇绿洲苑1栋2单元2层201室\n\n浙江省宁波市\n".as_bytes(),
+    ));
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    assert_eq!(lines[0]["input"], "宁波鄞州玉兰东路３号");
+    assert_eq!(lines[0]["matches"][0]["source_id"], "DEMO-000001");
+    assert_eq!(lines[0]["matches"][0]["division"]["code"], "330212009000");
+    assert_eq!(lines[1]["matches"][0]["source_id"], "DEMO-000261");
+    assert_eq!(lines[1]["matches"][0]["level"], "room");
+    assert_eq!(lines[2]["matches"], serde_json::json!([]));
+    // With no standard address named, the best answer is the division.
+    assert_eq!(lines[3]["matches"][0]["code"], "330200000000");
+    assert_eq!(lines[3]["matches"][0]["division"]["code"], "330200000000");
+}
+
+async fn match_input_file_writes_the_batch_csv(store: TestStore) {
+    register_matching_addresses(&store);
+    let directory = store.data_dir.path();
+    let input = "编号,address,备注\n1,宁波鄞州玉兰东路３号,甲\n2,,乙\n3,鄞州区邱隘镇绿洲苑1栋2单元2层201室,丙\n";
+    let (gbk, _, _) = encoding_rs::GBK.encode(input);
+    let input_path = directory.join("queries-gbk.csv");
+    std::fs::write(&input_path, &gbk).unwrap();
+    let output_path = directory.join("answers.csv");
+    let output = yizhitong(
+        &store,
+        &[
+            "match",
+            "--input",
+            input_path.to_str().unwrap(),
+            "--output",
+            output_path.to_str().unwrap(),
+        ],
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let report: Value = serde_json::from_str(text(&output.stderr).lines().last().unwrap()).unwrap();
+    assert_eq!(
+        (
+            report["rows"].as_u64(),
+            report["matched"].as_u64(),
+            report["errors"].as_u64()
+        ),
+        (Some(3), Some(2), Some(1))
+    );
+    assert_eq!(report["charset"], "gb18030");
+    let answers = std::fs::read_to_string(&output_path).expect("UTF-8 output");
+    let rows: Vec<Vec<String>> = csv::Reader::from_reader(answers.as_bytes())
+        .records()
+        .map(|record| record.unwrap().iter().map(str::to_owned).collect())
+        .collect();
+    assert!(answers.starts_with(
+        "编号,address,备注,code,standard_address,level,confidence,division_code,status\n"
+    ));
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[0][..3], ["1", "宁波鄞州玉兰东路３号", "甲"]);
+    assert_eq!(rows[0][4], "浙江省宁波市鄞州区东胜街道玉兰东路3号");
+    assert_eq!(rows[0][8], "matched");
+    assert_eq!(rows[1][8], "error:empty_address");
+    assert_eq!(rows[2][4], "浙江省宁波市鄞州区邱隘镇绿洲苑1幢2单元2层201室");
+
+    // JSON lines by extension, to standard output.
+    let jsonl_path = directory.join("queries.jsonl");
+    std::fs::write(
+        &jsonl_path,
+        "{\"id\": \"a\", \"addr\": \"宁波鄞州玉兰东路３号\"}\n",
+    )
+    .unwrap();
+    let lines = json_lines(&yizhitong(
+        &store,
+        &[
+            "match",
+            "--input",
+            jsonl_path.to_str().unwrap(),
+            "--column",
+            "addr",
+        ],
+    ));
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["row"], 1);
+    assert_eq!(lines[0]["record"]["id"], "a");
+    assert_eq!(lines[0]["matches"][0]["source_id"], "DEMO-000001");
+
+    // A wrong column fails before anything is written.
+    let missing_path = directory.join("never-written.csv");
+    let output = yizhitong(
+        &store,
+        &[
+            "match",
+            "--input",
+            input_path.to_str().unwrap(),
+            "--column",
+            "地址",
+            "--output",
+            missing_path.to_str().unwrap(),
+        ],
+    );
+    assert!(!output.status.success());
+    assert!(
+        text(&output.stderr).contains("地址"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert!(!missing_path.exists());
+}
+
 crate::on_both_backends!(
+    parse_and_match_answer_line_for_line,
+    match_input_file_writes_the_batch_csv,
     keys_create_prints_a_working_key_last,
     import_keeps_valid_rows_and_reports_the_rest_by_line,
     import_refuses_a_file_without_the_columns,

@@ -5,6 +5,7 @@ mod common;
 
 mod api_addresses;
 mod api_divisions;
+mod api_matching;
 mod api_suggest;
 mod cli;
 mod conformance;
