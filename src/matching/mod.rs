@@ -5,6 +5,7 @@
 //! score every candidate component by component → calibrated confidence. When no
 //! standard address fits, the best answer is the deepest division the text names.
 
+pub mod compare;
 pub mod link;
 mod score;
 
