@@ -1170,7 +1170,46 @@ fn parser_features(f: &mut Features, a: &[Component], b: &[Component]) {
         );
         f.flag(format!("p_{name}_a_only"), !ka.is_empty() && kb.is_empty());
         f.flag(format!("p_{name}_b_only"), !kb.is_empty() && ka.is_empty());
+        // Names written slightly differently (阳光花园 / 阳光花苑): the best share of
+        // the shorter name in a common substring.
+        if matches!(name, "community" | "road" | "poi") {
+            let similarity = ka
+                .iter()
+                .flat_map(|x| kb.iter().map(move |y| (chars(x), chars(y))))
+                .map(|(x, y)| {
+                    longest_common_substring(&x, &y) as f64 / x.len().min(y.len()).max(1) as f64
+                })
+                .fold(0.0, f64::max);
+            f.thermometer(&format!("p_{name}_sim"), similarity, &["0.5", "0.8"]);
+        }
     }
+    let flag = |f: &Features, name: &str| f.get(name) > 0.0;
+    let poi_close = flag(f, "p_poi_same") || flag(f, "p_poi_sim>=0.8");
+    f.flag(
+        "p_poi_close_x_houseno_conf",
+        poi_close && flag(f, "p_houseno_conf"),
+    );
+    f.flag(
+        "p_poi_close_x_houseno_same",
+        poi_close && flag(f, "p_houseno_same"),
+    );
+    f.flag(
+        "p_poi_close_x_houseno_a_only",
+        poi_close && flag(f, "p_houseno_a_only"),
+    );
+    f.flag(
+        "p_poi_close_x_houseno_b_only",
+        poi_close && flag(f, "p_houseno_b_only"),
+    );
+    let road_close = flag(f, "p_road_same") || flag(f, "p_road_sim>=0.8");
+    f.flag(
+        "p_road_close_x_roadno_conf",
+        road_close && flag(f, "p_roadno_conf"),
+    );
+    f.flag(
+        "p_road_close_x_roadno_same",
+        road_close && flag(f, "p_roadno_same"),
+    );
 }
 
 // ------------------------------------------------------------------ evaluation
