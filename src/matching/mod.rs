@@ -6,6 +6,7 @@
 //! standard address fits, the best answer is the deepest division the text names.
 
 pub mod batch;
+pub mod compare;
 pub mod link;
 mod score;
 pub mod suggest;
