@@ -10,10 +10,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::auth::AuthError;
-use crate::matching::batch::BatchError;
 use crate::domain::address::ComponentError;
 use crate::domain::code::AddressCodeError;
 use crate::domain::division::DivisionCodeError;
+use crate::matching::batch::BatchError;
 use crate::registry::RegistryError;
 use crate::store::StoreError;
 

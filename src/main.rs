@@ -14,8 +14,8 @@ use tracing_subscriber::EnvFilter;
 use yizhitong::api::matching::{MatchResult, ParseResult};
 use yizhitong::api::{AppState, router};
 use yizhitong::app::{load_reference, open_registry};
-use yizhitong::matching::batch::{BatchFormat, BatchOptions, BatchRun, Charset};
 use yizhitong::config::{Config, ProcessEnvironment, StoreArgs};
+use yizhitong::matching::batch::{BatchFormat, BatchOptions, BatchRun, Charset};
 use yizhitong::matching::{DEFAULT_MATCH_LIMIT, MatchEngine, MatchOptions};
 use yizhitong::reference::ReferenceSource;
 use yizhitong::registry::import::import_address_csv;
@@ -57,6 +57,9 @@ enum Command {
     /// Match addresses to standard codes: lines on standard input to JSON lines on
     /// standard output, or a whole CSV (or JSON-lines) file with --input.
     Match(MatchArgs),
+    /// Compare address pairs: JSON lines `{"a": "...", "b": "..."}` on standard input,
+    /// `{"verdict": "exact|partial|none", "score": ..., "diff": [...]}` lines out.
+    Compare,
 }
 
 #[derive(clap::Args)]
@@ -154,6 +157,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             create_key(config, &role, label).await
         }
         Command::Parse => parse_lines(config).await,
+        Command::Compare => compare_lines(config).await,
         Command::Match(arguments) => match arguments.input.clone() {
             None => match_lines(config, arguments.limit).await,
             Some(input) => match_file(config, input, arguments).await,
@@ -336,6 +340,33 @@ async fn parse_lines(config: Config) -> Result<(), String> {
         for_each_stdin_line(|input| ParseResult {
             input: input.to_owned(),
             components: matcher.parse(input),
+        })
+    })
+    .await
+}
+
+#[derive(serde::Deserialize)]
+struct ComparePair {
+    a: String,
+    b: String,
+}
+
+/// A line that is not a pair gets an error object in its place, so output lines stay
+/// in step with input lines.
+async fn compare_lines(config: Config) -> Result<(), String> {
+    with_matcher(config, |matcher| {
+        for_each_stdin_line(|line| {
+            if line.trim().is_empty() {
+                return serde_json::json!({});
+            }
+            match serde_json::from_str::<ComparePair>(line) {
+                Ok(pair) => {
+                    serde_json::to_value(matcher.compare(&pair.a, &pair.b)).unwrap_or_default()
+                }
+                Err(error) => serde_json::json!({
+                    "error": {"code": "invalid_json", "message": error.to_string()}
+                }),
+            }
         })
     })
     .await

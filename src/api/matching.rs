@@ -15,12 +15,12 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::AppState;
 use super::extract::{JsonBody, QueryParams};
+use crate::domain::division::DivisionCode;
+use crate::error::{Error, ErrorBody, RequestError, Result};
 use crate::matching::batch::{
     BatchError, BatchFormat, BatchOptions, BatchRun, Charset, DEFAULT_ADDRESS_COLUMN,
     DEFAULT_BATCH_LIMIT, MAX_ADDRESS_CHARS, RowProblem, check_address,
 };
-use crate::domain::division::DivisionCode;
-use crate::error::{Error, ErrorBody, RequestError, Result};
 use crate::matching::{
     AddressMatch, DEFAULT_MATCH_LIMIT, MAX_MATCH_LIMIT, MatchEngine, MatchOptions,
 };
@@ -87,7 +87,7 @@ pub struct BatchQuery {
 }
 
 /// The address text of a request, checked the way batch rows are.
-fn checked_address<'a>(name: &str, input: Option<&'a str>) -> Result<&'a str> {
+pub(crate) fn checked_address<'a>(name: &str, input: Option<&'a str>) -> Result<&'a str> {
     check_address(input.unwrap_or("")).map_err(|problem| {
         let message = match problem {
             RowProblem::AddressTooLong { chars } => {

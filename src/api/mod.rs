@@ -3,6 +3,7 @@
 pub mod addresses;
 pub mod audit;
 pub mod codes;
+pub mod compare;
 pub mod divisions;
 pub mod extract;
 pub mod matching;
@@ -79,6 +80,7 @@ pub fn router(state: AppState) -> Router {
             post(matching::match_batch).layer(DefaultBodyLimit::disable()),
         )
         .route("/suggest", get(suggest::suggest))
+        .route("/compare", post(compare::compare_addresses))
         .route("/audit", get(audit::audit_log));
     let cors = cors_layer(&state.config);
     Router::new()

@@ -7,7 +7,7 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_swagger_ui::SwaggerUi;
 
-use super::{AppState, addresses, audit, codes, divisions, matching, suggest, system};
+use super::{AppState, addresses, audit, codes, compare, divisions, matching, suggest, system};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -31,6 +31,7 @@ use super::{AppState, addresses, audit, codes, divisions, matching, suggest, sys
         matching::match_post,
         matching::match_batch,
         suggest::suggest,
+        compare::compare_addresses,
     ),
     modifiers(&BearerKey),
     tags(

@@ -345,6 +345,7 @@ fn number_slot(label: Label) -> Option<NumberSlot> {
 #[derive(Clone)]
 pub struct MatchEngine {
     parser: AddressParser,
+    comparer: compare::AddressComparer,
     divisions: Arc<DivisionDirectory>,
     addresses: LiveAddressIndex,
 }
@@ -378,6 +379,7 @@ impl MatchEngine {
         addresses: LiveAddressIndex,
     ) -> Self {
         MatchEngine {
+            comparer: compare::AddressComparer::new(parser.lexicon().clone(), parser.clone()),
             parser,
             divisions,
             addresses,
@@ -394,6 +396,16 @@ impl MatchEngine {
 
     pub fn addresses(&self) -> &LiveAddressIndex {
         &self.addresses
+    }
+
+    /// Whether `a` (free text) and `b` (a candidate or reference text) are the same
+    /// place: exact, partial (one contains the other, or a part of it) or none.
+    pub fn compare(&self, a: &str, b: &str) -> compare::Comparison {
+        self.comparer.compare(a, b)
+    }
+
+    pub fn comparer(&self) -> &compare::AddressComparer {
+        &self.comparer
     }
 
     pub fn parse(&self, input: &str) -> Vec<Component> {
@@ -470,8 +482,14 @@ impl MatchEngine {
         // The division comes first only when no address is a plausible answer;
         // otherwise it follows the addresses, as the fallback it is.
         let best_address_confidence = matches.first().map_or(0.0, |m| m.confidence);
+        let best_address_elsewhere = matches.first().is_some_and(|m| {
+            m.explanation.iter().any(|explained| {
+                explained.component == "division"
+                    && explained.verdict == ComponentVerdict::Conflicting
+            })
+        });
         if let Some(division_match) = division_match {
-            if best_address_confidence < 0.1 {
+            if best_address_confidence < 0.1 || best_address_elsewhere {
                 matches.insert(0, division_match);
             } else if matches.len() < limit {
                 matches.push(division_match);

@@ -446,10 +446,15 @@ pub(super) fn rank_candidates(
             break;
         }
         let (position, evaluation) = &evaluated[rank];
-        let next_score = evaluated
-            .get(rank + 1)
-            .map_or(f64::NEG_INFINITY, |(_, next)| next.score);
-        let margin = evaluation.score - next_score;
+        // How far this candidate stands above the best of the others.
+        let best_other = if rank == 0 {
+            evaluated
+                .get(1)
+                .map_or(f64::NEG_INFINITY, |(_, next)| next.score)
+        } else {
+            evaluated[0].1.score
+        };
+        let margin = evaluation.score - best_other;
         let Some(entry) = index.get(*position) else {
             continue;
         };
@@ -483,6 +488,14 @@ pub(super) fn rank_candidates(
             replaces,
             explanation: evaluation.explanation.clone(),
         });
+    }
+    // The order is the score's; a lower-ranked answer never claims more confidence
+    // than the one above it.
+    for position in 1..results.len() {
+        let above = results[position - 1].confidence;
+        if results[position].confidence > above {
+            results[position].confidence = above;
+        }
     }
     results
 }

@@ -150,7 +150,7 @@ impl AddressParser {
         AddressParser { model, lexicon }
     }
 
-    pub fn lexicon(&self) -> &PlaceLexicon {
+    pub fn lexicon(&self) -> &Arc<PlaceLexicon> {
         &self.lexicon
     }
 
