@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use yizhitong::app::open_registry;
 use yizhitong::config::Config;
 use yizhitong::evaluation::{
-    Part, evaluate_linking, evaluate_parser, evaluate_registry, read_addresses,
-    read_registry_queries,
+    Part, evaluate_compare, evaluate_linking, evaluate_parser, evaluate_registry, read_addresses,
+    read_pairs, read_registry_queries,
 };
 use yizhitong::registry::import::import_address_csv;
 use yizhitong::store::Actor;
@@ -152,6 +152,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "  confidence >= {lower:.2} bin: {:.4} right of {}",
             accuracy.rate(),
             accuracy.total
+        );
+    }
+
+    let pairs = read_pairs(&data, part, usize::MAX)?;
+    let confusion = evaluate_compare(matcher, &pairs);
+    println!(
+        "compare: {} pairs, macro-F1 {:.4}, accuracy {:.4}",
+        pairs.len(),
+        confusion.macro_f1(),
+        confusion.accuracy()
+    );
+    for class in confusion.per_class() {
+        println!(
+            "  {:<8} P {:.4} R {:.4} F1 {:.4} ({} gold)",
+            class.verdict.as_str(),
+            class.precision,
+            class.recall,
+            class.f1,
+            class.support
         );
     }
     Ok(())

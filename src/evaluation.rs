@@ -321,3 +321,21 @@ pub fn evaluate_registry(matcher: &MatchEngine, queries: &[RegistryQuery]) -> Re
     }
     report
 }
+
+/// Compare scored against the labelled pairs (query as `a`, candidate as `b`).
+pub fn evaluate_compare(
+    matcher: &MatchEngine,
+    pairs: &[LabelledPair],
+) -> crate::matching::compare::ConfusionMatrix {
+    use crate::matching::compare::{Verdict, evaluate_pairs};
+    evaluate_pairs(
+        matcher.comparer(),
+        pairs.iter().filter_map(|pair| {
+            Some((
+                pair.query.as_str(),
+                pair.candidate.as_str(),
+                Verdict::parse(&pair.label)?,
+            ))
+        }),
+    )
+}

@@ -171,6 +171,7 @@ pub fn test_config(store: &TestStore) -> Config {
 pub struct TestApp {
     pub router: Router,
     pub registry: Arc<Registry>,
+    matcher: Arc<yizhitong::matching::MatchEngine>,
     pub store: TestStore,
 }
 
@@ -190,6 +191,7 @@ impl TestApp {
         ));
         TestApp {
             router,
+            matcher: opened.matcher,
             registry: opened.registry,
             store,
         }
@@ -208,6 +210,10 @@ impl TestApp {
         .await
         .expect("demo registry imports");
         report.created
+    }
+
+    pub fn matcher(&self) -> Arc<yizhitong::matching::MatchEngine> {
+        self.matcher.clone()
     }
 
     pub async fn key(&self, role: Role) -> String {

@@ -9,4 +9,5 @@ mod api_matching;
 mod api_suggest;
 mod cli;
 mod conformance;
+mod evaluation;
 mod serve;
