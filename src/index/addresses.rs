@@ -112,6 +112,8 @@ pub struct AddressIndex {
     entries: Vec<Option<IndexedAddress>>,
     by_code: HashMap<Box<str>, u32>,
     names: Vec<Box<str>>,
+    /// Sorted bigrams of each name, for similarity without recomputing them.
+    bigrams_by_name: Vec<Box<[u64]>>,
     name_ids: HashMap<Box<str>, NameId>,
     /// Character bigram → names containing it.
     names_by_bigram: PrehashedMap<Vec<NameId>>,
@@ -165,6 +167,10 @@ impl AddressIndex {
 
     pub fn name(&self, id: NameId) -> &str {
         &self.names[id as usize]
+    }
+
+    pub fn bigrams_of(&self, id: NameId) -> &[u64] {
+        &self.bigrams_by_name[id as usize]
     }
 
     pub fn name_id(&self, name: &str) -> Option<NameId> {
@@ -224,9 +230,11 @@ impl AddressIndex {
         let id = self.names.len() as NameId;
         self.names.push(name.into());
         self.name_ids.insert(name.into(), id);
-        for bigram in name_bigrams(name) {
+        let bigrams = name_bigrams(name);
+        for &bigram in &bigrams {
             self.names_by_bigram.entry(bigram).or_default().push(id);
         }
+        self.bigrams_by_name.push(bigrams.into_boxed_slice());
         id
     }
 

@@ -16,7 +16,7 @@ use std::sync::{Arc, RwLock};
 use serde::Serialize;
 
 use crate::domain::division::{DivisionCode, DivisionLevel};
-use crate::index::addresses::{AddressIndex, NumberSlot, name_key, number_stem};
+use crate::index::addresses::{AddressIndex, NumberSlot, name_bigrams, name_key, number_stem};
 use crate::index::divisions::{DivisionDirectory, DivisionRef};
 use crate::text::parse::{AddressParser, Component, Label};
 
@@ -122,6 +122,18 @@ pub struct MatchOptions {
 pub struct QueryName {
     pub key: String,
     pub label: Label,
+    /// Sorted character bigrams of `key`, computed once per query.
+    pub bigrams: Vec<u64>,
+}
+
+impl QueryName {
+    fn new(key: String, label: Label) -> Self {
+        QueryName {
+            bigrams: name_bigrams(&key),
+            key,
+            label,
+        }
+    }
 }
 
 /// A number written in the query: its stem and the slot its label suggests.
@@ -213,10 +225,7 @@ impl QueryAddress {
             if is_name(first.label) && is_name(second.label) && second.start == first.end {
                 let key = name_key(&format!("{}{}", first.text, second.text));
                 if !self.names.iter().any(|name| name.key == key) {
-                    self.names.push(QueryName {
-                        key,
-                        label: Label::Subpoi,
-                    });
+                    self.names.push(QueryName::new(key, Label::Subpoi));
                 }
             }
         }
@@ -273,10 +282,7 @@ impl QueryAddress {
                 | Label::VillageGroup => {
                     let key = name_key(&component.text);
                     if !key.is_empty() && !query.names.iter().any(|name| name.key == key) {
-                        query.names.push(QueryName {
-                            key,
-                            label: component.label,
-                        });
+                        query.names.push(QueryName::new(key, component.label));
                     }
                     continue;
                 }
@@ -444,7 +450,7 @@ impl MatchEngine {
             options.division.as_ref(),
             limit,
         );
-        let division_match = linked.as_ref().map(|linked| {
+        let division_match = |linked: &LinkedDivision| {
             let mut division_match = self.division_match(linked);
             // The input names something more specific that is not registered: the
             // division is right, but it is not all the caller asked for.
@@ -452,7 +458,7 @@ impl MatchEngine {
                 division_match.confidence = division_match.confidence.min(0.6);
             }
             division_match
-        });
+        };
         let mut matches = Vec::with_capacity(limit);
         for candidate in scored {
             let Some(entry) = index.get(candidate.position) else {
@@ -488,11 +494,11 @@ impl MatchEngine {
                     && explained.verdict == ComponentVerdict::Conflicting
             })
         });
-        if let Some(division_match) = division_match {
+        if let Some(linked) = &linked {
             if best_address_confidence < 0.1 || best_address_elsewhere {
-                matches.insert(0, division_match);
+                matches.insert(0, division_match(linked));
             } else if matches.len() < limit {
-                matches.push(division_match);
+                matches.push(division_match(linked));
             }
         }
         matches.truncate(limit);

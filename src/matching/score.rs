@@ -60,8 +60,33 @@ struct Evaluation {
     extra: u32,
     similar: u32,
     division_conflict: bool,
+    /// Explanations are written only for the answers returned, not for every
+    /// candidate scored.
+    explain: bool,
     explanation: Vec<ComponentExplanation>,
 }
+
+impl Evaluation {
+    fn explain(
+        &mut self,
+        component: &'static str,
+        input: Option<&str>,
+        standard: Option<&str>,
+        verdict: ComponentVerdict,
+    ) {
+        if self.explain {
+            self.explanation.push(ComponentExplanation {
+                component,
+                input: input.map(str::to_owned),
+                standard: standard.map(str::to_owned),
+                verdict,
+            });
+        }
+    }
+}
+
+/// Query names and numbers compared per candidate; an address has far fewer.
+const MAX_QUERY_PARTS: usize = 24;
 
 /// How alike two names are: 1 for equal, else the Dice coefficient of their
 /// character bigrams, raised when one contains the other.
@@ -69,7 +94,11 @@ pub fn name_similarity(a: &str, b: &str) -> f64 {
     if a == b {
         return 1.0;
     }
-    let (bigrams_a, bigrams_b) = (name_bigrams(a), name_bigrams(b));
+    bigram_similarity(a, &name_bigrams(a), b, &name_bigrams(b))
+}
+
+/// [`name_similarity`] with both bigram sets (sorted) already at hand.
+fn bigram_similarity(a: &str, bigrams_a: &[u64], b: &str, bigrams_b: &[u64]) -> f64 {
     let shared = bigrams_a
         .iter()
         .filter(|bigram| bigrams_b.binary_search(bigram).is_ok())
@@ -167,6 +196,7 @@ fn evaluate(
     entry: &IndexedAddress,
     query: &QueryAddress,
     linked: Option<&LinkedDivision>,
+    explain: bool,
 ) -> Evaluation {
     let mut evaluation = Evaluation {
         score: 0.0,
@@ -175,7 +205,8 @@ fn evaluate(
         extra: 0,
         similar: 0,
         division_conflict: false,
-        explanation: Vec::with_capacity(8),
+        explain,
+        explanation: Vec::new(),
     };
     if let Some(linked) = linked {
         let division = &linked.division;
@@ -199,12 +230,11 @@ fn evaluate(
             evaluation.division_conflict = true;
             ComponentVerdict::Conflicting
         };
-        evaluation.explanation.push(ComponentExplanation {
-            component: "division",
-            input: Some(division.code_string()),
-            standard: Some(format!("{:012}", entry.division)),
-            verdict,
-        });
+        if evaluation.explain {
+            let input = division.code_string();
+            let standard = format!("{:012}", entry.division);
+            evaluation.explain("division", Some(&input), Some(&standard), verdict);
+        }
     }
     score_names(index, entry, query, &mut evaluation);
     score_numbers(entry, query, &mut evaluation);
@@ -219,21 +249,28 @@ fn score_names(
     query: &QueryAddress,
     evaluation: &mut Evaluation,
 ) {
-    let mut used = vec![false; query.names.len()];
+    let mut used = [false; MAX_QUERY_PARTS];
     for (component, entry_name, fits) in [
         ("road", entry.road, is_road_label as fn(Label) -> bool),
         ("place", entry.place, is_place_label as fn(Label) -> bool),
     ] {
-        let Some(entry_name) = entry_name.map(|id| index.name(id)) else {
+        let Some(entry_name_id) = entry_name else {
             continue;
         };
+        let entry_name = index.name(entry_name_id);
+        let entry_bigrams = index.bigrams_of(entry_name_id);
         let best = query
             .names
             .iter()
+            .take(MAX_QUERY_PARTS)
             .enumerate()
             .filter(|(position, _)| !used[*position])
             .map(|(position, name)| {
-                let similarity = name_similarity(&name.key, entry_name);
+                let similarity = if name.key == entry_name {
+                    1.0
+                } else {
+                    bigram_similarity(&name.key, &name.bigrams, entry_name, entry_bigrams)
+                };
                 let preference = if fits(name.label) { 0.01 } else { 0.0 };
                 (position, similarity, similarity + preference)
             })
@@ -242,7 +279,7 @@ fn score_names(
         let (verdict, input) = match best {
             Some((position, similarity, _)) if similarity >= 0.5 => {
                 used[position] = true;
-                let input = Some(query.names[position].key.clone());
+                let input = Some(query.names[position].key.as_str());
                 if similarity >= 1.0 {
                     evaluation.score += 3.0;
                     (ComponentVerdict::Matched, input)
@@ -259,7 +296,7 @@ fn score_names(
                     .names
                     .iter()
                     .find(|name| fits(name.label))
-                    .map(|name| name.key.clone());
+                    .map(|name| name.key.as_str());
                 (ComponentVerdict::Conflicting, input)
             }
             _ => {
@@ -268,29 +305,20 @@ fn score_names(
                 (ComponentVerdict::Missing, None)
             }
         };
-        evaluation.explanation.push(ComponentExplanation {
-            component,
-            input,
-            standard: Some(entry_name.to_owned()),
-            verdict,
-        });
+        evaluation.explain(component, input, Some(entry_name), verdict);
     }
     // A road or main place the register does not hold makes the query more specific
     // than the candidate (or about somewhere else); sub-places and villages are often
     // left out of standard addresses and cost nothing.
-    for (position, name) in query.names.iter().enumerate() {
+    for (position, name) in query.names.iter().take(MAX_QUERY_PARTS).enumerate() {
         if !used[position] && matches!(name.label, Label::Road | Label::Poi) {
             evaluation.score -= 0.3;
-            evaluation.explanation.push(ComponentExplanation {
-                component: if name.label == Label::Road {
-                    "road"
-                } else {
-                    "place"
-                },
-                input: Some(name.key.clone()),
-                standard: None,
-                verdict: ComponentVerdict::Extra,
-            });
+            let component = if name.label == Label::Road {
+                "road"
+            } else {
+                "place"
+            };
+            evaluation.explain(component, Some(&name.key), None, ComponentVerdict::Extra);
         }
     }
 }
@@ -299,10 +327,11 @@ fn score_names(
 /// is a match, in another slot a weaker match (people write 12号 for building 12); a
 /// different number in the slot is a conflict.
 fn score_numbers(entry: &IndexedAddress, query: &QueryAddress, evaluation: &mut Evaluation) {
-    let mut used = vec![false; query.numbers.len()];
-    let consume = |used: &mut Vec<bool>, position: usize| {
-        let number = &query.numbers[position];
-        for (other, other_number) in query.numbers.iter().enumerate() {
+    let numbers = &query.numbers[..query.numbers.len().min(MAX_QUERY_PARTS)];
+    let mut used = [false; MAX_QUERY_PARTS];
+    let consume = |used: &mut [bool; MAX_QUERY_PARTS], position: usize| {
+        let number = &numbers[position];
+        for (other, other_number) in numbers.iter().enumerate() {
             // Using the whole excludes its parts; using a part excludes the whole.
             if other_number.group == number.group && (!number.part || !other_number.part) {
                 used[other] = true;
@@ -315,14 +344,12 @@ fn score_numbers(entry: &IndexedAddress, query: &QueryAddress, evaluation: &mut 
             continue;
         };
         let matched_weight = if slot == NumberSlot::RoadNo { 3.0 } else { 2.0 };
-        let same_slot = query
-            .numbers
+        let same_slot = numbers
             .iter()
             .enumerate()
             .find(|(p, n)| !used[*p] && !n.loose && n.slot == slot && n.stem == entry_number);
         let other_slot = || {
-            query
-                .numbers
+            numbers
                 .iter()
                 .enumerate()
                 .find(|(p, n)| !used[*p] && n.stem == entry_number)
@@ -330,14 +357,13 @@ fn score_numbers(entry: &IndexedAddress, query: &QueryAddress, evaluation: &mut 
         let (verdict, input) = if let Some((position, number)) = same_slot {
             consume(&mut used, position);
             evaluation.score += matched_weight;
-            (ComponentVerdict::Matched, Some(number.stem.clone()))
+            (ComponentVerdict::Matched, Some(number.stem.as_str()))
         } else if let Some((position, number)) = other_slot() {
             consume(&mut used, position);
             evaluation.score += matched_weight - 1.0;
             evaluation.similar += 1;
-            (ComponentVerdict::Similar, Some(number.stem.clone()))
-        } else if let Some((position, number)) = query
-            .numbers
+            (ComponentVerdict::Similar, Some(number.stem.as_str()))
+        } else if let Some((position, number)) = numbers
             .iter()
             .enumerate()
             .find(|(p, n)| !used[*p] && !n.loose && n.slot == slot)
@@ -345,33 +371,33 @@ fn score_numbers(entry: &IndexedAddress, query: &QueryAddress, evaluation: &mut 
             consume(&mut used, position);
             evaluation.score -= 3.0;
             evaluation.conflicts += 1;
-            (ComponentVerdict::Conflicting, Some(number.stem.clone()))
+            (ComponentVerdict::Conflicting, Some(number.stem.as_str()))
         } else {
             evaluation.score -= 2.0;
             evaluation.missing += 1;
             (ComponentVerdict::Missing, None)
         };
-        evaluation.explanation.push(ComponentExplanation {
-            component: NUMBER_SLOT_NAMES[slot as usize],
+        evaluation.explain(
+            NUMBER_SLOT_NAMES[slot as usize],
             input,
-            standard: Some(entry_number.to_owned()),
+            Some(entry_number),
             verdict,
-        });
+        );
     }
-    let mut reported_groups = Vec::new();
-    for (position, number) in query.numbers.iter().enumerate() {
+    let mut reported_groups = [usize::MAX; MAX_QUERY_PARTS];
+    for (position, number) in numbers.iter().enumerate() {
         if used[position] || number.loose || reported_groups.contains(&number.group) {
             continue;
         }
-        reported_groups.push(number.group);
+        reported_groups[position] = number.group;
         evaluation.score -= 1.5;
         evaluation.extra += 1;
-        evaluation.explanation.push(ComponentExplanation {
-            component: NUMBER_SLOT_NAMES[number.slot as usize],
-            input: Some(number.stem.clone()),
-            standard: None,
-            verdict: ComponentVerdict::Extra,
-        });
+        evaluation.explain(
+            NUMBER_SLOT_NAMES[number.slot as usize],
+            Some(&number.stem),
+            None,
+            ComponentVerdict::Extra,
+        );
     }
 }
 
@@ -434,7 +460,7 @@ pub(super) fn rank_candidates(
         .filter_map(|position| {
             let entry = index.get(position)?;
             within(entry.division, constraint)
-                .then(|| (position, evaluate(index, entry, query, linked)))
+                .then(|| (position, evaluate(index, entry, query, linked, false)))
         })
         .collect();
     evaluated.sort_by(|a, b| b.1.score.total_cmp(&a.1.score).then(a.0.cmp(&b.0)));
@@ -486,7 +512,10 @@ pub(super) fn rank_candidates(
             level: level_of(answer),
             confidence: (confidence * 1000.0).round() / 1000.0,
             replaces,
-            explanation: evaluation.explanation.clone(),
+            explanation: index
+                .get(*position)
+                .map(|scored| evaluate(index, scored, query, linked, true).explanation)
+                .unwrap_or_default(),
         });
     }
     // The order is the score's; a lower-ranked answer never claims more confidence
