@@ -105,6 +105,13 @@ impl IndexedAddress {
     pub fn number(&self, slot: NumberSlot) -> Option<&str> {
         self.numbers[slot as usize].as_deref()
     }
+
+    /// The doorplate and building stems: the numbers that pick a site's building.
+    fn first_numbers(&self) -> impl Iterator<Item = &str> {
+        [NumberSlot::RoadNo, NumberSlot::Building]
+            .into_iter()
+            .filter_map(|slot| self.number(slot))
+    }
 }
 
 #[derive(Default)]
@@ -119,12 +126,25 @@ pub struct AddressIndex {
     names_by_bigram: PrehashedMap<Vec<NameId>>,
     /// (county, name) → addresses with that road or place; county 0 holds them all.
     by_county_name: PrehashedMap<Vec<u32>>,
+    /// (county, name, stem of the doorplate or building number) → addresses.
+    by_county_name_number: PrehashedMap<Vec<u32>>,
     live: usize,
 }
 
 fn county_name_key(county: u64, name: NameId) -> u64 {
     let mixed = (county << 32 | u64::from(name)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     mixed ^ (mixed >> 31)
+}
+
+/// Key of (county, name, doorplate or building stem): a compound of thousands of rooms
+/// narrows to one building before anything is scored.
+fn county_name_number_key(county: u64, name: NameId, stem: &str) -> u64 {
+    let mut hash = county_name_key(county, name) ^ 0x5bd1_e995_5bd1_e995;
+    for byte in stem.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash ^ (hash >> 29)
 }
 
 pub fn bigram_key(first: char, second: char) -> u64 {
@@ -197,6 +217,14 @@ impl AddressIndex {
     pub fn with_name(&self, county: u64, name: NameId) -> &[u32] {
         self.by_county_name
             .get(&county_name_key(county, name))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// Addresses whose road or place is `name` and whose doorplate or building number
+    /// has the stem `stem`, in `county` (0: anywhere).
+    pub fn with_name_and_number(&self, county: u64, name: NameId, stem: &str) -> &[u32] {
+        self.by_county_name_number
+            .get(&county_name_number_key(county, name, stem))
             .map_or(&[], Vec::as_slice)
     }
 
@@ -307,6 +335,12 @@ impl AddressIndex {
                     .entry(county_name_key(scope, name))
                     .or_default()
                     .push(position);
+                for stem in entry.first_numbers() {
+                    self.by_county_name_number
+                        .entry(county_name_number_key(scope, name, stem))
+                        .or_default()
+                        .push(position);
+                }
             }
         }
         self.by_code.insert(code.into(), position);

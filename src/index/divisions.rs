@@ -7,6 +7,7 @@
 use chrono::NaiveDate;
 
 use crate::domain::division::{Division, DivisionLevel};
+use crate::text::lexicon::PrehashedMap;
 
 const NO_PARENT: u32 = u32::MAX;
 
@@ -57,9 +58,24 @@ pub struct DivisionDirectory {
     entries: Vec<DivisionEntry>,
     /// (name, entry index), sorted by name, for exact and prefix lookups.
     names: Vec<(Box<str>, u32)>,
+    /// Hash of a name → the run of `names` that holds it, for exact lookups without a
+    /// binary search over 675k strings (the linker asks several times per query).
+    name_runs: PrehashedMap<(u32, u32)>,
     /// Children of each entry as a range into `child_indexes`.
     child_ranges: Vec<(u32, u32)>,
     child_indexes: Vec<u32>,
+}
+
+/// FNV-1a over the bytes, finished with a 64-bit mix (keys of a prehashed map).
+fn name_hash(name: &str) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in name.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash ^= hash >> 33;
+    hash = hash.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    hash ^ (hash >> 33)
 }
 
 fn numeric_code(code: &str) -> Option<u64> {
@@ -110,13 +126,29 @@ impl DivisionDirectory {
             });
         }
         names.sort_unstable();
+        let name_runs = Self::name_runs(&names);
         let (child_ranges, child_indexes) = Self::child_lists(&entries);
         DivisionDirectory {
             entries,
             names,
+            name_runs,
             child_ranges,
             child_indexes,
         }
+    }
+
+    fn name_runs(names: &[(Box<str>, u32)]) -> PrehashedMap<(u32, u32)> {
+        let mut runs = PrehashedMap::default();
+        let mut start = 0;
+        while start < names.len() {
+            let mut end = start + 1;
+            while end < names.len() && names[end].0 == names[start].0 {
+                end += 1;
+            }
+            runs.insert(name_hash(&names[start].0), (start as u32, end as u32));
+            start = end;
+        }
+        runs
     }
 
     fn child_lists(entries: &[DivisionEntry]) -> (Vec<(u32, u32)>, Vec<u32>) {
@@ -180,10 +212,10 @@ impl DivisionDirectory {
     /// Divisions whose official name, short name or alias is exactly `name`, as
     /// lightweight references, retired divisions resolved to their current successor.
     pub fn named(&self, name: &str) -> Vec<DivisionRef> {
-        let start = self
-            .names
-            .partition_point(|(known, _)| known.as_ref() < name);
-        let mut found: Vec<DivisionRef> = self.names[start..]
+        let Some(&(start, end)) = self.name_runs.get(&name_hash(name)) else {
+            return Vec::new();
+        };
+        let mut found: Vec<DivisionRef> = self.names[start as usize..end as usize]
             .iter()
             .take_while(|(known, _)| known.as_ref() == name)
             .filter_map(|(_, index)| self.current_ref(*index as usize))

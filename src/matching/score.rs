@@ -88,16 +88,8 @@ impl Evaluation {
 /// Query names and numbers compared per candidate; an address has far fewer.
 const MAX_QUERY_PARTS: usize = 24;
 
-/// How alike two names are: 1 for equal, else the Dice coefficient of their
-/// character bigrams, raised when one contains the other.
-pub fn name_similarity(a: &str, b: &str) -> f64 {
-    if a == b {
-        return 1.0;
-    }
-    bigram_similarity(a, &name_bigrams(a), b, &name_bigrams(b))
-}
-
-/// [`name_similarity`] with both bigram sets (sorted) already at hand.
+/// How alike two names are (neither equal to the other): the Dice coefficient of their
+/// sorted character bigrams, raised when one contains the other.
 fn bigram_similarity(a: &str, bigrams_a: &[u64], b: &str, bigrams_b: &[u64]) -> f64 {
     let shared = bigrams_a
         .iter()
@@ -146,8 +138,17 @@ fn candidates(index: &AddressIndex, query: &QueryAddress, county: Option<u64>) -
         None => &[0],
     };
     for &scope in scopes {
+        // Narrow by the query's numbers first (any of them: slots are often confused);
+        // the whole road or place only when none of them is registered there.
         for &name in &names {
-            found.extend_from_slice(index.with_name(scope, name));
+            for number in &query.numbers {
+                found.extend_from_slice(index.with_name_and_number(scope, name, &number.stem));
+            }
+        }
+        if found.is_empty() {
+            for &name in &names {
+                found.extend_from_slice(index.with_name(scope, name));
+            }
         }
         if !found.is_empty() {
             break;
@@ -218,7 +219,7 @@ fn evaluate(
             // A town named in the input and a different town in the register is a
             // weak conflict: towns are often out of date in both.
             if division.level >= DivisionLevel::Town
-                && entry.division % 1_000_000 != 0
+                && !entry.division.is_multiple_of(1_000_000)
                 && division.code / 1000 != entry.division / 1000
             {
                 evaluation.score -= 0.5;

@@ -275,7 +275,7 @@ pub fn extract_features(folded: &[char], lexicon: &PlaceLexicon, output: &mut Ve
 fn add_lexicon_features(hit: &LexiconHit, output: &mut [Vec<u64>]) {
     let length_bucket = (hit.end - hit.start).min(6) as u32;
     let levels = u32::from(hit.levels);
-    for position in hit.start..hit.end {
+    for (position, features) in output.iter_mut().enumerate().take(hit.end).skip(hit.start) {
         let role = if position == hit.start {
             0
         } else if position + 1 == hit.end {
@@ -283,13 +283,13 @@ fn add_lexicon_features(hit: &LexiconHit, output: &mut [Vec<u64>]) {
         } else {
             1
         };
-        output[position].push(
+        features.push(
             FeatureHasher::new(20)
                 .push_value(role)
                 .push_value(levels)
                 .finish(),
         );
-        output[position].push(
+        features.push(
             FeatureHasher::new(21)
                 .push_value(role)
                 .push_value(levels)

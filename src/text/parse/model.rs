@@ -4,7 +4,6 @@
 use std::io::{Read, Write};
 
 use super::Label;
-use crate::text::lexicon::PrehashedMap;
 
 /// `O`, then `B-label` and `I-label` for each label.
 pub const TAG_COUNT: usize = 1 + 2 * Label::ALL.len();
@@ -27,7 +26,7 @@ pub fn tag_label(tag: u8) -> Option<(Label, bool)> {
         return None;
     }
     let label = Label::ALL[usize::from((tag - 1) / 2)];
-    Some((label, (tag - 1) % 2 == 0))
+    Some((label, (tag - 1).is_multiple_of(2)))
 }
 
 /// Whether `tag` may follow `previous` (`None` at the first character): an inside tag
@@ -59,10 +58,74 @@ pub enum ModelError {
     },
 }
 
+/// Feature hash → (first cell, cell count) packed as `first << 8 | count`, in one
+/// open-addressing array: a lookup touches one cache line, and the tagger makes
+/// several hundred of them per address.
+#[derive(Default, Clone)]
+struct FeatureTable {
+    slots: Vec<(u64, u64)>,
+    len: usize,
+}
+
+impl FeatureTable {
+    /// Key 0 marks an empty slot; a feature that hashes to 0 is stored as 1.
+    fn key(feature: u64) -> u64 {
+        feature.max(1)
+    }
+
+    fn with_capacity(count: usize) -> Self {
+        let size = (count * 2).next_power_of_two().max(16);
+        FeatureTable {
+            slots: vec![(0, 0); size],
+            len: 0,
+        }
+    }
+
+    fn insert(&mut self, feature: u64, value: u64) {
+        let key = Self::key(feature);
+        let mask = self.slots.len() - 1;
+        let mut slot = (key as usize) & mask;
+        loop {
+            if self.slots[slot].0 == 0 {
+                self.slots[slot] = (key, value);
+                self.len += 1;
+                return;
+            }
+            if self.slots[slot].0 == key {
+                self.slots[slot].1 = value;
+                return;
+            }
+            slot = (slot + 1) & mask;
+        }
+    }
+
+    fn get(&self, feature: u64) -> Option<u64> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let key = Self::key(feature);
+        let mask = self.slots.len() - 1;
+        let mut slot = (key as usize) & mask;
+        loop {
+            let (stored, value) = self.slots[slot];
+            if stored == key {
+                return Some(value);
+            }
+            if stored == 0 {
+                return None;
+            }
+            slot = (slot + 1) & mask;
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.slots.iter().copied().filter(|(key, _)| *key != 0)
+    }
+}
+
 #[derive(Default, Clone)]
 pub struct TaggerModel {
-    /// Feature hash → (first cell, cell count) packed as `first << 8 | count`.
-    cells_by_feature: PrehashedMap<u64>,
+    cells_by_feature: FeatureTable,
     cells: Vec<WeightCell>,
     /// `[previous][tag]`, with row `START_ROW` for the first character.
     transitions: Vec<[f32; TAG_COUNT]>,
@@ -74,9 +137,11 @@ impl TaggerModel {
         transitions: Vec<[f32; TAG_COUNT]>,
     ) -> Self {
         assert_eq!(transitions.len(), TAG_COUNT + 1);
+        let features: Vec<(u64, Vec<WeightCell>)> = features.into_iter().collect();
         let mut model = TaggerModel {
             transitions,
-            ..TaggerModel::default()
+            cells_by_feature: FeatureTable::with_capacity(features.len()),
+            cells: Vec::new(),
         };
         for (feature, cells) in features {
             if cells.is_empty() {
@@ -93,12 +158,12 @@ impl TaggerModel {
     }
 
     pub fn feature_count(&self) -> usize {
-        self.cells_by_feature.len()
+        self.cells_by_feature.len
     }
 
     fn feature_cells(&self, feature: u64) -> &[WeightCell] {
-        match self.cells_by_feature.get(&feature) {
-            Some(&packed) => {
+        match self.cells_by_feature.get(feature) {
+            Some(packed) => {
                 let first = (packed >> 8) as usize;
                 let count = (packed & 0xff) as usize;
                 &self.cells[first..first + count]
@@ -138,11 +203,11 @@ impl TaggerModel {
                 encoder.write_all(&weight.to_le_bytes())?;
             }
         }
-        let mut features: Vec<(&u64, &u64)> = self.cells_by_feature.iter().collect();
+        let mut features: Vec<(u64, u64)> = self.cells_by_feature.iter().collect();
         features.sort_unstable();
         encoder.write_all(&(features.len() as u32).to_le_bytes())?;
         for (feature, _) in features {
-            let cells = self.feature_cells(*feature);
+            let cells = self.feature_cells(feature);
             encoder.write_all(&feature.to_le_bytes())?;
             encoder.write_all(&[cells.len() as u8])?;
             for cell in cells {

@@ -112,11 +112,7 @@ impl AveragedRow {
     }
 
     fn averaged(&self, steps: f32) -> [f32; TAG_COUNT] {
-        let mut averaged = [0.0; TAG_COUNT];
-        for tag in 0..TAG_COUNT {
-            averaged[tag] = self.weights[tag] - self.accumulated[tag] / steps;
-        }
-        averaged
+        std::array::from_fn(|tag| self.weights[tag] - self.accumulated[tag] / steps)
     }
 }
 
