@@ -345,7 +345,33 @@ async fn match_input_file_writes_the_batch_csv(store: TestStore) {
     assert!(!missing_path.exists());
 }
 
+async fn compare_answers_pair_for_pair(store: TestStore) {
+    let input = concat!(
+        r#"{"a": "宁波市鄞州区玉兰东路3号", "b": "浙江省宁波市鄞州区玉兰东路3号"}"#,
+        "\n",
+        "not json\n",
+        r#"{"a": "鄞州区绿洲苑1幢2单元201室", "b": "湖州市德清县武康街道英溪北路88号"}"#,
+        "\n",
+    );
+    let lines = json_lines(&yizhitong_with_stdin(
+        &store,
+        &["compare"],
+        input.as_bytes(),
+    ));
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert_eq!(lines[0]["verdict"], "exact", "{}", lines[0]);
+    assert!(lines[0]["score"].as_f64().unwrap() > lines[2]["score"].as_f64().unwrap());
+    assert_eq!(lines[1]["error"]["code"], "invalid_json");
+    assert_eq!(lines[2]["verdict"], "none", "{}", lines[2]);
+    assert!(
+        lines[2]["diff"]
+            .as_array()
+            .is_some_and(|diff| !diff.is_empty())
+    );
+}
+
 crate::on_both_backends!(
+    compare_answers_pair_for_pair,
     parse_and_match_answer_line_for_line,
     match_input_file_writes_the_batch_csv,
     keys_create_prints_a_working_key_last,

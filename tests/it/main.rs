@@ -4,6 +4,7 @@
 mod common;
 
 mod api_addresses;
+mod api_compare;
 mod api_divisions;
 mod api_matching;
 mod api_suggest;
