@@ -121,7 +121,8 @@ pub struct AddressIndex {
     names: Vec<Box<str>>,
     /// Sorted bigrams of each name, for similarity without recomputing them.
     bigrams_by_name: Vec<Box<[u64]>>,
-    name_ids: HashMap<Box<str>, NameId>,
+    /// Hash of a name → its id (the name itself is checked on lookup).
+    name_ids: PrehashedMap<NameId>,
     /// Character bigram → names containing it.
     names_by_bigram: PrehashedMap<Vec<NameId>>,
     /// (county, name) → addresses with that road or place; county 0 holds them all.
@@ -129,6 +130,17 @@ pub struct AddressIndex {
     /// (county, name, stem of the doorplate or building number) → addresses.
     by_county_name_number: PrehashedMap<Vec<u32>>,
     live: usize,
+}
+
+fn name_hash(name: &str) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in name.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash ^= hash >> 33;
+    hash = hash.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    hash ^ (hash >> 33)
 }
 
 fn county_name_key(county: u64, name: NameId) -> u64 {
@@ -194,7 +206,8 @@ impl AddressIndex {
     }
 
     pub fn name_id(&self, name: &str) -> Option<NameId> {
-        self.name_ids.get(name).copied()
+        let id = *self.name_ids.get(&name_hash(name))?;
+        (self.names[id as usize].as_ref() == name).then_some(id)
     }
 
     pub fn get(&self, position: u32) -> Option<&IndexedAddress> {
@@ -252,12 +265,14 @@ impl AddressIndex {
     }
 
     fn intern(&mut self, name: &str) -> NameId {
-        if let Some(&id) = self.name_ids.get(name) {
+        if let Some(id) = self.name_id(name) {
             return id;
         }
         let id = self.names.len() as NameId;
         self.names.push(name.into());
-        self.name_ids.insert(name.into(), id);
+        // A hash shared by two names (never seen at 64 bits) would only cost the
+        // second name its exact lookups; the bigram index still finds it.
+        self.name_ids.entry(name_hash(name)).or_insert(id);
         let bigrams = name_bigrams(name);
         for &bigram in &bigrams {
             self.names_by_bigram.entry(bigram).or_default().push(id);

@@ -138,11 +138,22 @@ fn candidates(index: &AddressIndex, query: &QueryAddress, county: Option<u64>) -
         None => &[0],
     };
     for &scope in scopes {
-        // Narrow by the query's numbers first (any of them: slots are often confused);
-        // the whole road or place only when none of them is registered there.
-        for &name in &names {
-            for number in &query.numbers {
+        // Narrow by the query's doorplate or building number first, then by any of its
+        // numbers (slots are often confused); the whole road or place only when none
+        // of them is registered there.
+        let site_numbers = query.numbers.iter().filter(|number| {
+            !number.loose && matches!(number.slot, NumberSlot::RoadNo | NumberSlot::Building)
+        });
+        for number in site_numbers {
+            for &name in &names {
                 found.extend_from_slice(index.with_name_and_number(scope, name, &number.stem));
+            }
+        }
+        if found.is_empty() {
+            for &name in &names {
+                for number in &query.numbers {
+                    found.extend_from_slice(index.with_name_and_number(scope, name, &number.stem));
+                }
             }
         }
         if found.is_empty() {
@@ -196,6 +207,7 @@ fn evaluate(
     index: &AddressIndex,
     entry: &IndexedAddress,
     query: &QueryAddress,
+    query_name_ids: &[Option<NameId>],
     linked: Option<&LinkedDivision>,
     explain: bool,
 ) -> Evaluation {
@@ -237,7 +249,7 @@ fn evaluate(
             evaluation.explain("division", Some(&input), Some(&standard), verdict);
         }
     }
-    score_names(index, entry, query, &mut evaluation);
+    score_names(index, entry, query, query_name_ids, &mut evaluation);
     score_numbers(entry, query, &mut evaluation);
     evaluation
 }
@@ -248,6 +260,7 @@ fn score_names(
     index: &AddressIndex,
     entry: &IndexedAddress,
     query: &QueryAddress,
+    query_name_ids: &[Option<NameId>],
     evaluation: &mut Evaluation,
 ) {
     let mut used = [false; MAX_QUERY_PARTS];
@@ -267,7 +280,8 @@ fn score_names(
             .enumerate()
             .filter(|(position, _)| !used[*position])
             .map(|(position, name)| {
-                let similarity = if name.key == entry_name {
+                // Registered names are interned: the same id is the same name.
+                let similarity = if query_name_ids[position] == Some(entry_name_id) {
                     1.0
                 } else {
                     bigram_similarity(&name.key, &name.bigrams, entry_name, entry_bigrams)
@@ -456,12 +470,19 @@ pub(super) fn rank_candidates(
         return Vec::new();
     }
     let county = county_of(linked);
+    let query_name_ids: Vec<Option<NameId>> = query
+        .names
+        .iter()
+        .map(|name| index.name_id(&name.key))
+        .collect();
     let mut evaluated: Vec<(u32, Evaluation)> = candidates(index, query, county)
         .into_iter()
         .filter_map(|position| {
             let entry = index.get(position)?;
-            within(entry.division, constraint)
-                .then(|| (position, evaluate(index, entry, query, linked, false)))
+            within(entry.division, constraint).then(|| {
+                let evaluation = evaluate(index, entry, query, &query_name_ids, linked, false);
+                (position, evaluation)
+            })
         })
         .collect();
     evaluated.sort_by(|a, b| b.1.score.total_cmp(&a.1.score).then(a.0.cmp(&b.0)));
@@ -515,7 +536,9 @@ pub(super) fn rank_candidates(
             replaces,
             explanation: index
                 .get(*position)
-                .map(|scored| evaluate(index, scored, query, linked, true).explanation)
+                .map(|scored| {
+                    evaluate(index, scored, query, &query_name_ids, linked, true).explanation
+                })
                 .unwrap_or_default(),
         });
     }

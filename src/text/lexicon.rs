@@ -57,15 +57,24 @@ pub struct PlaceLexicon {
     name_lengths: u32,
 }
 
-fn hash_characters(characters: &[char]) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for &character in characters {
-        hash ^= u64::from(character as u32);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
+const HASH_START: u64 = 0xcbf2_9ce4_8422_2325;
+
+fn extend_hash(hash: u64, character: char) -> u64 {
+    (hash ^ u64::from(character as u32)).wrapping_mul(0x0100_0000_01b3)
+}
+
+fn finish_hash(mut hash: u64) -> u64 {
     hash ^= hash >> 31;
     hash = hash.wrapping_mul(0x9e37_79b9_7f4a_7c15);
     hash ^ (hash >> 29)
+}
+
+fn hash_characters(characters: &[char]) -> u64 {
+    finish_hash(
+        characters
+            .iter()
+            .fold(HASH_START, |hash, &c| extend_hash(hash, c)),
+    )
 }
 
 fn fold_name_character(character: char) -> char {
@@ -140,8 +149,14 @@ impl PlaceLexicon {
         let mut hits = Vec::new();
         for start in 0..folded.len() {
             let longest = LONGEST_NAME.min(folded.len() - start);
+            // One running hash per start, extended a character at a time.
+            let mut hash = extend_hash(HASH_START, folded[start]);
             for length in 2..=longest {
-                if let Some(levels) = self.levels_of(&folded[start..start + length]) {
+                hash = extend_hash(hash, folded[start + length - 1]);
+                if self.name_lengths & (1 << length) == 0 {
+                    continue;
+                }
+                if let Some(&levels) = self.levels_by_name.get(&finish_hash(hash)) {
                     hits.push(LexiconHit {
                         start,
                         end: start + length,
