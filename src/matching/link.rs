@@ -246,3 +246,127 @@ fn town_named_inside(
     }
     found
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::NaiveDate;
+
+    use super::*;
+    use crate::domain::division::Division;
+
+    fn division(
+        code: &str,
+        name: &str,
+        level: DivisionLevel,
+        short_name: Option<&str>,
+    ) -> Division {
+        let parent = crate::domain::division::DivisionCode::parse(code)
+            .ok()
+            .and_then(|code| code.structural_parent())
+            .map(|parent| parent.as_str().to_owned());
+        Division {
+            code: code.into(),
+            name: name.into(),
+            short_name: short_name.map(Into::into),
+            level,
+            parent_code: parent,
+            aliases: vec![],
+            valid_from: None,
+            valid_to: None,
+            successor_code: None,
+        }
+    }
+
+    fn directory() -> DivisionDirectory {
+        use DivisionLevel::*;
+        let mut jiangdong = division("330204000000", "江东区", County, Some("江东"));
+        jiangdong.valid_to = NaiveDate::from_ymd_opt(2016, 9, 30);
+        jiangdong.successor_code = Some("330212000000".into());
+        DivisionDirectory::build(vec![
+            division("320000000000", "江苏省", Province, Some("江苏")),
+            division("320100000000", "南京市", City, Some("南京")),
+            division("320106000000", "鼓楼区", County, Some("鼓楼")),
+            division("350000000000", "福建省", Province, Some("福建")),
+            division("350100000000", "福州市", City, Some("福州")),
+            division("350102000000", "鼓楼区", County, Some("鼓楼")),
+            division("330000000000", "浙江省", Province, Some("浙江")),
+            division("330200000000", "宁波市", City, Some("宁波")),
+            division("330212000000", "鄞州区", County, Some("鄞州")),
+            division("330212001000", "下应街道", Town, Some("下应")),
+            division("330282000000", "慈溪市", County, Some("慈溪")),
+            division("330282106000", "龙山镇", Town, Some("龙山")),
+            division("330781000000", "兰溪市", County, Some("兰溪")),
+            division("330781200000", "龙山镇", Town, Some("龙山")),
+            jiangdong,
+        ])
+    }
+
+    fn component(label: Label, text: &str) -> Component {
+        Component {
+            label,
+            text: text.into(),
+            start: 0,
+            end: text.chars().count(),
+        }
+    }
+
+    fn linked(components: &[Component]) -> Option<String> {
+        link_division(&directory(), components).map(|linked| linked.division.code_string())
+    }
+
+    #[test]
+    fn same_name_counties_are_told_apart_by_their_city() {
+        let nanjing = [
+            component(Label::City, "南京"),
+            component(Label::District, "鼓楼区"),
+        ];
+        assert_eq!(linked(&nanjing).as_deref(), Some("320106000000"));
+        let fuzhou = [
+            component(Label::Prov, "福建省"),
+            component(Label::District, "鼓楼"),
+        ];
+        assert_eq!(linked(&fuzhou).as_deref(), Some("350102000000"));
+        // Alone, 鼓楼区 names two counties in two provinces: nothing they share is
+        // below the country, so nothing is claimed.
+        assert_eq!(linked(&[component(Label::District, "鼓楼区")]), None);
+    }
+
+    #[test]
+    fn a_retired_name_links_to_its_successor() {
+        let result = link_division(
+            &directory(),
+            &[
+                component(Label::City, "宁波市"),
+                component(Label::District, "江东区"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(result.division.code_string(), "330212000000");
+        assert!(result.via_former_name);
+    }
+
+    #[test]
+    fn the_deepest_consistent_division_wins_and_suffixes_are_optional() {
+        let town = [
+            component(Label::City, "宁波"),
+            component(Label::District, "鄞州"),
+            component(Label::Town, "下应街道"),
+        ];
+        assert_eq!(linked(&town).as_deref(), Some("330212001000"));
+        // A town name shared across counties is settled by the county named with it.
+        let cixi = [
+            component(Label::District, "慈溪市"),
+            component(Label::Town, "龙山镇"),
+        ];
+        assert_eq!(linked(&cixi).as_deref(), Some("330282106000"));
+    }
+
+    #[test]
+    fn a_town_written_inside_a_place_name_is_found_under_the_county() {
+        let components = [
+            component(Label::District, "鄞州区"),
+            component(Label::Poi, "下应工业园"),
+        ];
+        assert_eq!(linked(&components).as_deref(), Some("330212001000"));
+    }
+}

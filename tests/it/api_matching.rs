@@ -456,7 +456,62 @@ async fn batch_json_lines_echo_records_and_report_bad_lines(store: TestStore) {
     assert_eq!(line["matches"].as_array().unwrap().len(), 1);
 }
 
+/// A new address is matchable as soon as it is written; a retired one answers only
+/// through its successor, flagged, and without a successor not at all.
+async fn match_follows_writes_and_retirements(store: TestStore) {
+    let app = TestApp::start(store).await;
+    let editor = app.key(yizhitong::store::Role::Editor).await;
+    let create = |road_no: &str| {
+        let body = json!({"division_code": "330212009000", "road": "樱花北巷", "road_no": road_no});
+        let (app, editor) = (&app, &editor);
+        async move {
+            let (status, created) = app
+                .call("POST", "/v1/addresses", Some(editor), Some(body))
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{created}");
+            created["code"].as_str().unwrap().to_owned()
+        }
+    };
+    let best = |text: &str| {
+        let path = format!("/v1/match?q={}", query_value(text));
+        let app = &app;
+        async move { app.get(&path).await.1["matches"][0].clone() }
+    };
+
+    let old = create("8号").await;
+    assert_eq!(best("鄞州区樱花北巷8号").await["code"], old.as_str());
+
+    let successor = create("8-1号").await;
+    let (status, _) = app
+        .call(
+            "POST",
+            &format!("/v1/addresses/{old}/retire"),
+            Some(&editor),
+            Some(json!({"reason": "门牌整顿", "successor_code": successor})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let answer = best("鄞州区樱花北巷8号").await;
+    assert_eq!(answer["code"], successor.as_str(), "{answer}");
+    assert_eq!(answer["replaces"], old.as_str(), "{answer}");
+
+    let lone = create("10号").await;
+    let (status, _) = app
+        .call(
+            "POST",
+            &format!("/v1/addresses/{lone}/retire"),
+            Some(&editor),
+            Some(json!({"reason": "拆除"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let answer = best("鄞州区樱花北巷10号").await;
+    assert_ne!(answer["code"], lone.as_str(), "{answer}");
+    assert!(answer.get("replaces").is_none(), "{answer}");
+}
+
 crate::on_both_backends!(
+    match_follows_writes_and_retirements,
     parse_reports_components_with_character_offsets,
     match_finds_the_registered_code_for_standard_and_messy_text,
     match_division_filter_picks_the_county,

@@ -4,9 +4,9 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 use yizhitong::store::Role;
 
-use crate::common::{TestApp, TestStore};
+use crate::common::{TestApp, TestStore, query_value};
 
-fn encode(text: &str) -> String {
+fn query_value(text: &str) -> String {
     text.bytes().map(|byte| format!("%{byte:02X}")).collect()
 }
 
@@ -26,7 +26,7 @@ async fn suggestions_complete_roads_numbers_and_divisions(store: TestStore) {
     let (status, body) = app
         .get(&format!(
             "/v1/suggest?q={}&limit=5",
-            encode("宁波市鄞州区玉兰东")
+            query_value("宁波市鄞州区玉兰东")
         ))
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -42,7 +42,7 @@ async fn suggestions_complete_roads_numbers_and_divisions(store: TestStore) {
 
     // A typed number narrows the doorplates.
     let (_, body) = app
-        .get(&format!("/v1/suggest?q={}", encode("鄞州区玉兰东路2")))
+        .get(&format!("/v1/suggest?q={}", query_value("鄞州区玉兰东路2")))
         .await;
     let found = texts(&body);
     assert!(!found.is_empty());
@@ -53,7 +53,7 @@ async fn suggestions_complete_roads_numbers_and_divisions(store: TestStore) {
 
     // An unfinished division name completes to divisions under what is named.
     let (_, body) = app
-        .get(&format!("/v1/suggest?q={}", encode("宁波市鄞")))
+        .get(&format!("/v1/suggest?q={}", query_value("宁波市鄞")))
         .await;
     let first = &body["suggestions"][0];
     assert_eq!(first["kind"], "division", "{body}");
@@ -74,7 +74,7 @@ async fn suggestions_see_a_new_address_at_once(store: TestStore) {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let (_, body) = app
-        .get(&format!("/v1/suggest?q={}", encode("鄞州樱花北")))
+        .get(&format!("/v1/suggest?q={}", query_value("鄞州樱花北")))
         .await;
     assert_eq!(body["suggestions"][0]["code"], created["code"], "{body}");
 }
@@ -91,7 +91,7 @@ async fn suggest_rejects_bad_parameters(store: TestStore) {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
         assert_eq!(body["code"], code, "{path}");
     }
-    let long = encode(&"路".repeat(201));
+    let long = query_value(&"路".repeat(201));
     let (status, body) = app.get(&format!("/v1/suggest?q={long}")).await;
     assert_eq!(
         (status, body["code"].as_str()),
