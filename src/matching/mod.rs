@@ -465,10 +465,8 @@ impl MatchEngine {
                 continue;
             };
             let division = match &linked {
-                Some(linked) if linked.division.level >= DivisionLevel::Town => {
-                    self.deeper_division(&linked.division, entry.division)
-                }
-                _ => self
+                Some(linked) => self.deeper_division(&linked.division, entry.division),
+                None => self
                     .divisions
                     .named_code(entry.division)
                     .map(|division| self.summary(&division))
