@@ -6,10 +6,6 @@ use yizhitong::store::Role;
 
 use crate::common::{TestApp, TestStore, query_value};
 
-fn query_value(text: &str) -> String {
-    text.bytes().map(|byte| format!("%{byte:02X}")).collect()
-}
-
 fn texts(body: &Value) -> Vec<String> {
     body["suggestions"]
         .as_array()
