@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use crate::domain::address::{AddressComponents, AddressStatus, StandardAddress};
-use crate::text::lexicon::PrehashedMap;
+use crate::text::lexicon::{PrehashedMap, name_hash};
 use crate::text::normalize::{arabic_number_prefix, fold_width};
 
 /// The number-like slots, compared by stem (`12号` and `12弄` both read `12`).
@@ -130,17 +130,6 @@ pub struct AddressIndex {
     /// (county, name, stem of the doorplate or building number) → addresses.
     by_county_name_number: PrehashedMap<Vec<u32>>,
     live: usize,
-}
-
-fn name_hash(name: &str) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in name.bytes() {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    hash ^= hash >> 33;
-    hash = hash.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    hash ^ (hash >> 33)
 }
 
 fn county_name_key(county: u64, name: NameId) -> u64 {

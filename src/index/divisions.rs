@@ -7,7 +7,7 @@
 use chrono::NaiveDate;
 
 use crate::domain::division::{Division, DivisionLevel};
-use crate::text::lexicon::PrehashedMap;
+use crate::text::lexicon::{PrehashedMap, name_hash};
 
 const NO_PARENT: u32 = u32::MAX;
 
@@ -64,18 +64,6 @@ pub struct DivisionDirectory {
     /// Children of each entry as a range into `child_indexes`.
     child_ranges: Vec<(u32, u32)>,
     child_indexes: Vec<u32>,
-}
-
-/// FNV-1a over the bytes, finished with a 64-bit mix (keys of a prehashed map).
-fn name_hash(name: &str) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in name.bytes() {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    hash ^= hash >> 33;
-    hash = hash.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    hash ^ (hash >> 33)
 }
 
 fn numeric_code(code: &str) -> Option<u64> {

@@ -67,7 +67,7 @@ impl MatchLevel {
         }
     }
 
-    fn of_division(level: DivisionLevel) -> Self {
+    pub fn of_division(level: DivisionLevel) -> Self {
         match level {
             DivisionLevel::Province => MatchLevel::Province,
             DivisionLevel::City => MatchLevel::City,
@@ -235,19 +235,12 @@ impl QueryAddress {
     /// `477号门面` as noise).
     fn add_loose_numbers(&mut self, components: &[Component]) {
         for component in components {
-            if matches!(
-                component.label,
-                Label::Roadno
-                    | Label::Subroadno
-                    | Label::Houseno
-                    | Label::Cellno
-                    | Label::Floorno
-                    | Label::Roomno
-                    | Label::Prov
-                    | Label::City
-                    | Label::District
-                    | Label::Town
-            ) {
+            if number_slot(component.label).is_some()
+                || matches!(
+                    component.label,
+                    Label::Prov | Label::City | Label::District | Label::Town
+                )
+            {
                 continue;
             }
             let folded = crate::text::normalize::fold_width(&component.text);

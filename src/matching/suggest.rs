@@ -31,16 +31,6 @@ pub struct Suggestion {
     pub level: MatchLevel,
 }
 
-fn division_level(level: DivisionLevel) -> MatchLevel {
-    match level {
-        DivisionLevel::Province => MatchLevel::Province,
-        DivisionLevel::City => MatchLevel::City,
-        DivisionLevel::County => MatchLevel::County,
-        DivisionLevel::Town => MatchLevel::Town,
-        DivisionLevel::Village => MatchLevel::Village,
-    }
-}
-
 /// Numeric order for stems such as `12`, `12-1`, `A`: numbers first by value.
 fn number_order(stem: Option<&str>) -> (u8, u64, String) {
     match stem {
@@ -207,7 +197,7 @@ impl MatchEngine {
                     .divisions()
                     .address_names(&division.code, true)
                     .concat(),
-                level: division_level(division.level),
+                level: MatchLevel::of_division(division.level),
                 code: division.code,
             });
         }

@@ -42,6 +42,19 @@ impl Hasher for PrehashedKey {
 
 pub type PrehashedMap<V> = HashMap<u64, V, BuildHasherDefault<PrehashedKey>>;
 
+/// A well-mixed 64-bit hash of a string (FNV-1a, then a finaliser), for the keys of a
+/// [`PrehashedMap`] that holds names.
+pub fn name_hash(name: &str) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in name.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash ^= hash >> 33;
+    hash = hash.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    hash ^ (hash >> 33)
+}
+
 /// A division name found in a text: characters `start..end` and its level bits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LexiconHit {
