@@ -305,8 +305,23 @@ pub fn viterbi(scores: &[[f32; TAG_COUNT]], transitions: &[[f32; TAG_COUNT]]) ->
             best[tag] = transitions[START_ROW][tag] + scores[0][tag];
         }
     }
+    // A previous tag whose score trails the leader by more than the spread of the
+    // transition weights can never be the best predecessor of any tag: it is left out
+    // of the search, which keeps the result exactly the same (a pruned tag is
+    // strictly worse, never tied).
+    let (lowest_transition, highest_transition) = transitions[..TAG_COUNT].iter().flatten().fold(
+        (f32::INFINITY, f32::NEG_INFINITY),
+        |(low, high), &weight| (low.min(weight), high.max(weight)),
+    );
+    let spread = highest_transition - lowest_transition;
+    let mut live: Vec<u8> = Vec::with_capacity(TAG_COUNT);
     let mut back_pointers: Vec<[u8; TAG_COUNT]> = vec![[0; TAG_COUNT]; length];
     for position in 1..length {
+        let leader = best.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        live.clear();
+        live.extend(
+            (0..TAG_COUNT as u8).filter(|&previous| best[usize::from(previous)] >= leader - spread),
+        );
         let mut next = [f32::NEG_INFINITY; TAG_COUNT];
         for tag in 0..TAG_COUNT {
             let (mut best_score, mut best_previous) = (f32::NEG_INFINITY, 0u8);
@@ -322,8 +337,9 @@ pub fn viterbi(scores: &[[f32; TAG_COUNT]], transitions: &[[f32; TAG_COUNT]]) ->
                     }
                 }
                 _ => {
-                    for (previous, previous_score) in best.iter().enumerate() {
-                        let score = previous_score + transitions[previous][tag];
+                    for &previous in &live {
+                        let previous = usize::from(previous);
+                        let score = best[previous] + transitions[previous][tag];
                         if score > best_score {
                             best_score = score;
                             best_previous = previous as u8;
