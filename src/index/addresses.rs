@@ -233,7 +233,9 @@ impl AddressIndex {
     /// Names sharing at least `minimum_shared` bigrams with `bigrams`, with the
     /// count shared.
     pub fn similar_names(&self, bigrams: &[u64], minimum_shared: usize) -> Vec<(NameId, usize)> {
-        let mut shared: HashMap<NameId, usize> = HashMap::new();
+        // Keyed by the id spread over 64 bits (the map trusts its keys to be mixed).
+        let key = |name: NameId| u64::from(name).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let mut shared: PrehashedMap<(NameId, usize)> = PrehashedMap::default();
         for bigram in bigrams {
             if let Some(names) = self.names_by_bigram.get(bigram) {
                 // Bigrams in a large share of names (花园, 小区) say little.
@@ -241,12 +243,12 @@ impl AddressIndex {
                     continue;
                 }
                 for &name in names {
-                    *shared.entry(name).or_default() += 1;
+                    shared.entry(key(name)).or_insert((name, 0)).1 += 1;
                 }
             }
         }
         let mut similar: Vec<(NameId, usize)> = shared
-            .into_iter()
+            .into_values()
             .filter(|(_, count)| *count >= minimum_shared)
             .collect();
         similar.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));

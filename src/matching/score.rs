@@ -6,8 +6,6 @@
 //! similar. The confidence is a calibrated function of the comparison and of how far
 //! the best candidate stands above the next one.
 
-use std::collections::HashSet;
-
 use serde::Serialize;
 
 use super::link::LinkedDivision;
@@ -488,7 +486,7 @@ pub(super) fn rank_candidates(
     evaluated.sort_by(|a, b| b.1.score.total_cmp(&a.1.score).then(a.0.cmp(&b.0)));
 
     let mut results = Vec::new();
-    let mut seen: HashSet<u32> = HashSet::new();
+    let mut seen: Vec<u32> = Vec::with_capacity(limit);
     for rank in 0..evaluated.len() {
         if results.len() >= limit {
             break;
@@ -519,9 +517,10 @@ pub(super) fn rank_candidates(
         } else {
             (*position, None)
         };
-        if !seen.insert(answer_position) {
+        if seen.contains(&answer_position) {
             continue;
         }
+        seen.push(answer_position);
         let Some(answer) = index.get(answer_position) else {
             continue;
         };

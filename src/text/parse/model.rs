@@ -65,6 +65,18 @@ pub enum ModelError {
 struct FeatureTable {
     slots: Vec<(u64, u64)>,
     len: usize,
+    /// One bit per 2^21 buckets of the hash (256 KiB, cache-resident): most features of
+    /// an unseen text are not in the model, and this answers "absent" for them without
+    /// touching the large slot array.
+    presence: Vec<u64>,
+}
+
+const PRESENCE_BITS: u32 = 21;
+
+fn presence_bit(key: u64) -> (usize, u64) {
+    // The slot index uses the low bits; the filter uses the high ones.
+    let bucket = (key >> (64 - PRESENCE_BITS)) as usize;
+    (bucket / 64, 1u64 << (bucket % 64))
 }
 
 impl FeatureTable {
@@ -78,11 +90,14 @@ impl FeatureTable {
         FeatureTable {
             slots: vec![(0, 0); size],
             len: 0,
+            presence: vec![0; (1 << PRESENCE_BITS) / 64],
         }
     }
 
     fn insert(&mut self, feature: u64, value: u64) {
         let key = Self::key(feature);
+        let (word, bit) = presence_bit(key);
+        self.presence[word] |= bit;
         let mask = self.slots.len() - 1;
         let mut slot = (key as usize) & mask;
         loop {
@@ -104,6 +119,10 @@ impl FeatureTable {
             return None;
         }
         let key = Self::key(feature);
+        let (word, bit) = presence_bit(key);
+        if self.presence[word] & bit == 0 {
+            return None;
+        }
         let mask = self.slots.len() - 1;
         let mut slot = (key as usize) & mask;
         loop {
