@@ -97,10 +97,25 @@ pub fn read_addresses(
     part: Part,
     limit: usize,
 ) -> Result<Vec<GoldAddress>, EvaluationError> {
-    let rows: Vec<GoldAddress> = read_jsonl(&data.join("addresses/dev.jsonl"))?;
+    read_part(
+        &data.join("addresses/dev.jsonl"),
+        part,
+        limit,
+        |row: &GoldAddress| &row.labelled.text,
+    )
+}
+
+/// The rows of one data file in `part` (by the fold of `key`), at most `limit`.
+fn read_part<T: for<'de> Deserialize<'de>>(
+    path: &Path,
+    part: Part,
+    limit: usize,
+    key: impl Fn(&T) -> &str,
+) -> Result<Vec<T>, EvaluationError> {
+    let rows: Vec<T> = read_jsonl(path)?;
     Ok(rows
         .into_iter()
-        .filter(|row| part.includes(&row.labelled.text))
+        .filter(|row| part.includes(key(row)))
         .take(limit)
         .collect())
 }
@@ -110,12 +125,8 @@ pub fn read_registry_queries(
     part: Part,
     limit: usize,
 ) -> Result<Vec<RegistryQuery>, EvaluationError> {
-    let rows: Vec<RegistryQuery> = read_jsonl(&data.join("registry/dev_registry_queries.jsonl"))?;
-    Ok(rows
-        .into_iter()
-        .filter(|row| part.includes(&row.text))
-        .take(limit)
-        .collect())
+    let path = data.join("registry/dev_registry_queries.jsonl");
+    read_part(&path, part, limit, |row: &RegistryQuery| &row.text)
 }
 
 pub fn read_pairs(
@@ -123,12 +134,12 @@ pub fn read_pairs(
     part: Part,
     limit: usize,
 ) -> Result<Vec<LabelledPair>, EvaluationError> {
-    let rows: Vec<LabelledPair> = read_jsonl(&data.join("pairs/dev.jsonl"))?;
-    Ok(rows
-        .into_iter()
-        .filter(|row| part.includes(&row.query))
-        .take(limit)
-        .collect())
+    read_part(
+        &data.join("pairs/dev.jsonl"),
+        part,
+        limit,
+        |row: &LabelledPair| &row.query,
+    )
 }
 
 #[derive(Debug, Default)]
@@ -253,7 +264,8 @@ pub fn evaluate_registry(matcher: &MatchEngine, queries: &[RegistryQuery]) -> Re
         limit: Some(3),
         division: None,
     };
-    let expected_levels: std::collections::HashMap<String, &'static str> = {
+    // source_id → (level, standard text) of the expected row, read once.
+    let expected_rows: std::collections::HashMap<String, (&'static str, String)> = {
         let index = matcher
             .addresses()
             .read()
@@ -263,7 +275,10 @@ pub fn evaluate_registry(matcher: &MatchEngine, queries: &[RegistryQuery]) -> Re
             .filter_map(|entry| {
                 Some((
                     entry.source_id.as_deref()?.to_owned(),
-                    crate::matching::level_of_entry(entry).as_str(),
+                    (
+                        crate::matching::level_of_entry(entry).as_str(),
+                        entry.standard_text.to_string(),
+                    ),
                 ))
             })
             .collect()
@@ -273,19 +288,11 @@ pub fn evaluate_registry(matcher: &MatchEngine, queries: &[RegistryQuery]) -> Re
         let best = matches.first();
         let right = best.and_then(|m| m.source_id.as_deref()) == Some(query.expect.as_str());
         report.top1.add(right);
+        let expected = expected_rows.get(&query.expect);
         if !right {
-            let index = matcher
-                .addresses()
-                .read()
-                .unwrap_or_else(|p| p.into_inner());
-            let expected = index
-                .iter()
-                .find(|entry| entry.source_id.as_deref() == Some(query.expect.as_str()))
-                .map(|entry| entry.standard_text.to_string())
-                .unwrap_or_default();
             report.failures.push((
                 query.text.clone(),
-                expected,
+                expected.map(|(_, text)| text.clone()).unwrap_or_default(),
                 matches
                     .iter()
                     .map(|m| format!("{} [{}]", m.address, m.confidence))
@@ -295,11 +302,7 @@ pub fn evaluate_registry(matcher: &MatchEngine, queries: &[RegistryQuery]) -> Re
             ));
         }
         let level = best.map_or("none", |m| m.level.as_str());
-        let expected_level = expected_levels
-            .get(&query.expect)
-            .copied()
-            .unwrap_or(level)
-            .to_owned();
+        let expected_level = expected.map_or(level, |(level, _)| level).to_owned();
         report
             .by_level
             .entry(expected_level)

@@ -330,7 +330,7 @@ impl QueryAddress {
     }
 }
 
-fn number_slot(label: Label) -> Option<NumberSlot> {
+pub(crate) fn number_slot(label: Label) -> Option<NumberSlot> {
     Some(match label {
         Label::Roadno | Label::Subroadno => NumberSlot::RoadNo,
         Label::Houseno => NumberSlot::Building,
@@ -409,11 +409,6 @@ impl MatchEngine {
 
     pub fn parse(&self, input: &str) -> Vec<Component> {
         self.parser.parse(input)
-    }
-
-    /// The deepest division `input` resolves to.
-    pub fn link(&self, input: &str) -> Option<LinkedDivision> {
-        link_division(&self.divisions, &self.parser.parse(input))
     }
 
     pub fn summary(&self, division: &DivisionRef) -> DivisionSummary {

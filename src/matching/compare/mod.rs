@@ -184,18 +184,6 @@ impl AddressComparer {
 
 // ------------------------------------------------------------------ parser components
 
-fn is_number_label(label: Label) -> bool {
-    matches!(
-        label,
-        Label::Roadno
-            | Label::Subroadno
-            | Label::Houseno
-            | Label::Cellno
-            | Label::Floorno
-            | Label::Roomno
-    )
-}
-
 fn is_admin_label(label: Label) -> bool {
     matches!(
         label,
@@ -206,7 +194,7 @@ fn is_admin_label(label: Label) -> bool {
 /// The key a component is compared by: number stem, division name without its
 /// level word, or name key.
 fn component_key(component: &Component) -> String {
-    if is_number_label(component.label) {
+    if super::number_slot(component.label).is_some() {
         let stem = number_stem(&component.text);
         if !stem.is_empty() {
             return stem;
