@@ -134,6 +134,7 @@ fn main() {
             &standard_text,
             false,
             None,
+            None,
         );
         // Every 50th row becomes a query (the file is ordered by town, so this
         // spreads queries over the whole province).

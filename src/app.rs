@@ -7,7 +7,9 @@ use std::time::Instant;
 
 use crate::config::Config;
 use crate::domain::division::Division;
+use crate::geocoding::Geocoder;
 use crate::index::divisions::DivisionDirectory;
+use crate::index::polygons::DivisionPolygons;
 use crate::matching::MatchEngine;
 use crate::reference::{
     EMBEDDED_DEMO_SEED, EMBEDDED_PARSER_MODEL, ReferenceData, ReferenceError, ReferenceSource,
@@ -44,6 +46,7 @@ pub struct Opened {
     pub store: Arc<dyn Store>,
     pub registry: Arc<Registry>,
     pub matcher: Arc<MatchEngine>,
+    pub geocoder: Arc<Geocoder>,
     pub reference_loaded: bool,
     pub demo_rows_loaded: u64,
 }
@@ -72,6 +75,7 @@ pub async fn open_registry(config: &Config) -> Result<Opened, StartupError> {
         "division tree built"
     );
     let directory = Arc::new(directory);
+    let directory_for_polygons = directory.clone();
     let registry = Arc::new(Registry::new(store.clone(), directory.clone()));
     let indexed = registry.load_address_index().await?;
     tracing::info!(
@@ -88,6 +92,12 @@ pub async fn open_registry(config: &Config) -> Result<Opened, StartupError> {
         directory,
         registry.address_index().clone(),
     ));
+    let polygons = DivisionPolygons::build(
+        &store.all_division_polygons().await?,
+        &directory_for_polygons,
+    );
+    tracing::info!(polygons = polygons.len(), "division polygons indexed");
+    let geocoder = Arc::new(Geocoder::new(matcher.clone(), Arc::new(polygons)));
     let demo_rows_loaded = if config.load_demo_seed {
         load_demo_seed_if_empty(&registry).await?
     } else {
@@ -101,6 +111,7 @@ pub async fn open_registry(config: &Config) -> Result<Opened, StartupError> {
         store,
         registry,
         matcher,
+        geocoder,
         reference_loaded,
         demo_rows_loaded,
     })

@@ -10,10 +10,11 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::auth::AuthError;
+use crate::batch::BatchError;
 use crate::domain::address::ComponentError;
 use crate::domain::code::AddressCodeError;
 use crate::domain::division::DivisionCodeError;
-use crate::matching::batch::BatchError;
+use crate::geo::{GeoError, UnknownCrs};
 use crate::registry::RegistryError;
 use crate::store::StoreError;
 
@@ -27,6 +28,8 @@ pub enum ErrorCode {
     InvalidAddressCode,
     InvalidAddress,
     InvalidCoordinates,
+    UnknownCrs,
+    RadiusOutOfRange,
     InvalidCursor,
     PageSizeTooLarge,
     MissingApiKey,
@@ -54,9 +57,8 @@ impl ErrorCode {
         use ErrorCode::*;
         match self {
             InvalidRequest | InvalidJson | InvalidDivisionCode | InvalidAddressCode
-            | InvalidAddress | InvalidCoordinates | InvalidCursor | PageSizeTooLarge => {
-                StatusCode::BAD_REQUEST
-            }
+            | InvalidAddress | InvalidCoordinates | UnknownCrs | RadiusOutOfRange
+            | InvalidCursor | PageSizeTooLarge => StatusCode::BAD_REQUEST,
             MissingApiKey | InvalidApiKey => StatusCode::UNAUTHORIZED,
             InsufficientRole => StatusCode::FORBIDDEN,
             DivisionNotFound | AddressNotFound | RouteNotFound => StatusCode::NOT_FOUND,
@@ -83,6 +85,8 @@ impl ErrorCode {
             InvalidAddressCode => "invalid_address_code",
             InvalidAddress => "invalid_address",
             InvalidCoordinates => "invalid_coordinates",
+            UnknownCrs => "unknown_crs",
+            RadiusOutOfRange => "radius_out_of_range",
             InvalidCursor => "invalid_cursor",
             PageSizeTooLarge => "page_size_too_large",
             MissingApiKey => "missing_api_key",
@@ -147,6 +151,8 @@ pub enum Error {
     Request(#[from] RequestError),
     #[error(transparent)]
     Batch(#[from] BatchError),
+    #[error(transparent)]
+    Geo(#[from] GeoError),
 }
 
 impl Error {
@@ -182,6 +188,13 @@ impl Error {
                 | BatchError::Read(_) => ErrorCode::InvalidRequest,
                 BatchError::Write(_) => ErrorCode::Internal,
             },
+            Error::Geo(error) => match error {
+                GeoError::UnknownCrs(_) => ErrorCode::UnknownCrs,
+                GeoError::RadiusOutOfRange { .. } => ErrorCode::RadiusOutOfRange,
+                GeoError::InvalidLongitude(_)
+                | GeoError::InvalidLatitude(_)
+                | GeoError::MissingCoordinate(_) => ErrorCode::InvalidCoordinates,
+            },
         }
     }
 
@@ -194,6 +207,13 @@ impl Error {
             Error::Registry(error) => error.details(),
             Error::Auth(AuthError::InsufficientRole { required, actual }) => {
                 Some(serde_json::json!({ "required": required, "actual": actual }))
+            }
+            Error::Geo(GeoError::UnknownCrs(UnknownCrs { given })) => Some(serde_json::json!({
+                "given": given,
+                "supported": crate::geo::Crs::ALL.map(crate::geo::Crs::as_str),
+            })),
+            Error::Geo(GeoError::RadiusOutOfRange { min, max, .. }) => {
+                Some(serde_json::json!({ "min": min, "max": max }))
             }
             Error::Request(RequestError::PageSizeTooLarge { maximum, .. }) => {
                 Some(serde_json::json!({ "maximum": maximum }))

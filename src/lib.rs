@@ -7,10 +7,13 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod batch;
 pub mod config;
 pub mod domain;
 pub mod error;
 pub mod evaluation;
+pub mod geo;
+pub mod geocoding;
 pub mod index;
 pub mod matching;
 pub mod reference;

@@ -14,8 +14,11 @@ use tracing_subscriber::EnvFilter;
 use yizhitong::api::matching::{MatchResult, ParseResult};
 use yizhitong::api::{AppState, router};
 use yizhitong::app::{load_reference, open_registry};
+use yizhitong::batch::{BatchFormat, BatchOptions, BatchRun, Charset};
 use yizhitong::config::{Config, ProcessEnvironment, StoreArgs};
-use yizhitong::matching::batch::{BatchFormat, BatchOptions, BatchRun, Charset};
+use yizhitong::domain::division::DivisionLevel;
+use yizhitong::geo::{Crs, UnknownCrs};
+use yizhitong::matching::batch::{DEFAULT_BATCH_LIMIT, MatchRows};
 use yizhitong::matching::{DEFAULT_MATCH_LIMIT, MatchEngine, MatchOptions};
 use yizhitong::reference::ReferenceSource;
 use yizhitong::registry::import::import_address_csv;
@@ -88,6 +91,20 @@ enum ImportCommand {
     Divisions { directory: PathBuf },
     /// Import standard addresses from CSV (source_id,division_code,road,road_no,place,building,unit,floor,room,lon,lat).
     Addresses { file: PathBuf },
+    /// Import division polygons from a GeoJSON FeatureCollection; a running server
+    /// uses them after its next start.
+    Boundaries {
+        file: PathBuf,
+        /// The level of every division in the file.
+        #[arg(long, value_parser = ["county", "town", "village"])]
+        level: String,
+        /// The feature property holding the division code (6, 9 or 12 digits).
+        #[arg(long, default_value = "code")]
+        code_field: String,
+        /// The coordinate system of the file: wgs84 (also cgcs2000), gcj02 or bd09.
+        #[arg(long, default_value = "wgs84")]
+        crs: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -153,6 +170,12 @@ async fn run(cli: Cli) -> Result<(), String> {
             import_divisions(config, directory).await
         }
         Command::Import(ImportCommand::Addresses { file }) => import_addresses(config, file).await,
+        Command::Import(ImportCommand::Boundaries {
+            file,
+            level,
+            code_field,
+            crs,
+        }) => import_boundaries(config, file, &level, &code_field, &crs).await,
         Command::Keys(KeysCommand::Create { role, label }) => {
             create_key(config, &role, label).await
         }
@@ -189,7 +212,12 @@ async fn serve(config: Config) -> Result<(), String> {
         demo_rows_loaded = opened.demo_rows_loaded,
         "serving"
     );
-    let app = router(AppState::new(opened.registry, opened.matcher, config));
+    let app = router(AppState::new(
+        opened.registry,
+        opened.matcher,
+        opened.geocoder,
+        config,
+    ));
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
@@ -237,6 +265,43 @@ async fn import_divisions(config: Config, directory: PathBuf) -> Result<(), Stri
     let summary =
         serde_json::json!({ "divisions": data.divisions.len(), "polygons": data.polygons.len() });
     println!("{summary}");
+    Ok(())
+}
+
+async fn import_boundaries(
+    config: Config,
+    file: PathBuf,
+    level: &str,
+    code_field: &str,
+    crs: &str,
+) -> Result<(), String> {
+    let level = DivisionLevel::parse(level).ok_or_else(|| format!("unknown level {level}"))?;
+    let crs: Crs = crs.parse().map_err(|error: UnknownCrs| error.to_string())?;
+    let text = std::fs::read_to_string(&file)
+        .map_err(|error| format!("cannot read {}: {error}", file.display()))?;
+    let opened = open_registry(&config)
+        .await
+        .map_err(|error| error.to_string())?;
+    let report = yizhitong::registry::boundaries::import_boundaries(
+        opened.store.as_ref(),
+        opened.registry.divisions(),
+        &text,
+        level,
+        code_field,
+        crs,
+        |rejected| {
+            eprintln!(
+                "feature {}: [{}] {}",
+                rejected.feature, rejected.error_code, rejected.message
+            )
+        },
+    )
+    .await
+    .map_err(|error| error.to_string())?;
+    println!(
+        "{}",
+        serde_json::to_string(&report).map_err(|error| error.to_string())?
+    );
     Ok(())
 }
 
@@ -418,11 +483,15 @@ fn batch_format_of(path: &Path) -> BatchFormat {
 }
 
 async fn match_file(config: Config, input: PathBuf, arguments: MatchArgs) -> Result<(), String> {
-    let mut options = BatchOptions::new(batch_format_of(&input));
-    options.column = arguments.column;
-    if let Some(limit) = arguments.limit {
-        options.limit = usize::from(limit);
-    }
+    let mut options = BatchOptions {
+        format: batch_format_of(&input),
+        charset: None,
+    };
+    let column = arguments.column;
+    let limit = arguments
+        .limit
+        .map(usize::from)
+        .unwrap_or(DEFAULT_BATCH_LIMIT);
     if let Some(label) = &arguments.charset {
         options.charset = Some(
             Charset::from_label(label)
@@ -442,7 +511,8 @@ async fn match_file(config: Config, input: PathBuf, arguments: MatchArgs) -> Res
         };
         // The header is checked before the output file is created, so a wrong
         // --column leaves nothing behind.
-        let run = BatchRun::open(matcher, reader, options).map_err(|error| error.to_string())?;
+        let rows = MatchRows::new(matcher, column, limit);
+        let run = BatchRun::open(rows, reader, options).map_err(|error| error.to_string())?;
         let sink: Box<dyn Write> = match &output {
             Some(path) => Box::new(
                 std::fs::File::create(path)

@@ -5,9 +5,11 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 
 use super::extract::{PathParams, QueryParams};
+use super::geocoding::crs_parameter;
 use super::{AppState, page_size};
 use crate::domain::division::{Division, DivisionLevel};
 use crate::error::{ErrorBody, RequestError, Result};
+use crate::index::polygons::multipolygon_geojson;
 
 /// A division with its ancestry, as the API returns it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -18,6 +20,19 @@ pub struct DivisionView {
     pub current: bool,
     /// Ancestors from the province down to the parent.
     pub parents: Vec<DivisionRef>,
+    /// With `?geometry=true`: the division's polygon as a GeoJSON MultiPolygon in
+    /// `out_crs`, or null when the registry holds none for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub geometry: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct DivisionQuery {
+    /// Include the polygon; default false.
+    pub geometry: Option<bool>,
+    /// System of the polygon's coordinates: `wgs84` (default), `gcj02` or `bd09`.
+    pub out_crs: Option<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -54,19 +69,31 @@ fn view(state: &AppState, division: Division) -> DivisionView {
             })
             .collect(),
         division,
+        geometry: None,
     }
 }
 
 /// One division by code (2, 4, 6, 9 or 12 digits).
 #[utoipa::path(get, path = "/v1/divisions/{code}", tag = "divisions",
-    params(("code" = String, Path, description = "Division code, e.g. 330212 or 330212001005")),
+    params(("code" = String, Path, description = "Division code, e.g. 330212 or 330212001005"), DivisionQuery),
     responses((status = 200, body = DivisionView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_division(
     State(state): State<AppState>,
     PathParams(code): PathParams<String>,
+    QueryParams(query): QueryParams<DivisionQuery>,
 ) -> Result<Json<DivisionView>> {
+    let out_crs = crs_parameter(query.out_crs.as_deref())?;
     let division = state.registry.division(&code)?;
-    Ok(Json(view(&state, division)))
+    let numeric_code: Option<u64> = division.code.parse().ok();
+    let mut view = view(&state, division);
+    if query.geometry == Some(true) {
+        let shape = numeric_code.and_then(|code| state.geocoder.polygons().shape(code));
+        view.geometry = Some(match shape {
+            Some(shape) => multipolygon_geojson(shape, |lon, lat| out_crs.from_wgs84(lon, lat)),
+            None => serde_json::Value::Null,
+        });
+    }
+    Ok(Json(view))
 }
 
 /// The divisions directly below one division.

@@ -1,38 +1,25 @@
 //! `/v1/parse`, `/v1/match` and `/v1/match/batch`: free text to address components
 //! and to standard codes.
 
-use std::io::{self, Read, Write};
-use std::sync::Arc;
-
 use axum::Json;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use futures::StreamExt;
+use axum::http::HeaderMap;
+use axum::response::Response;
 use serde::{Deserialize, Serialize};
-use tokio::sync::{mpsc, oneshot};
 
 use super::AppState;
+use super::batch_stream::{batch_options, stream_batch};
 use super::extract::{JsonBody, QueryParams};
 use crate::domain::division::DivisionCode;
-use crate::error::{Error, ErrorBody, RequestError, Result};
+use crate::error::{ErrorBody, RequestError, Result};
 use crate::matching::batch::{
-    BatchError, BatchFormat, BatchOptions, BatchRun, Charset, DEFAULT_ADDRESS_COLUMN,
-    DEFAULT_BATCH_LIMIT, MAX_ADDRESS_CHARS, RowProblem, check_address,
+    ADDRESS_TOO_LONG, DEFAULT_ADDRESS_COLUMN, DEFAULT_BATCH_LIMIT, MAX_ADDRESS_CHARS, MatchRows,
+    check_address,
 };
-use crate::matching::{
-    AddressMatch, DEFAULT_MATCH_LIMIT, MAX_MATCH_LIMIT, MatchEngine, MatchOptions,
-};
+use crate::matching::{AddressMatch, DEFAULT_MATCH_LIMIT, MAX_MATCH_LIMIT, MatchOptions};
 use crate::registry::RegistryError;
 use crate::text::parse::Component;
-
-/// Request-body chunks queued between the connection and the batch worker. With the
-/// output queue below, this is all a batch holds in memory besides the row in hand.
-const BATCH_INPUT_CHUNKS: usize = 16;
-/// Output chunks (about 64 KiB each) queued for the client. When the client reads
-/// slowly the worker waits, and then so does the upload.
-const BATCH_OUTPUT_CHUNKS: usize = 8;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct ParseQuery {
@@ -88,12 +75,13 @@ pub struct BatchQuery {
 
 /// The address text of a request, checked the way batch rows are.
 pub(crate) fn checked_address<'a>(name: &str, input: Option<&'a str>) -> Result<&'a str> {
-    check_address(input.unwrap_or("")).map_err(|problem| {
-        let message = match problem {
-            RowProblem::AddressTooLong { chars } => {
-                format!("{name} has {chars} characters; at most {MAX_ADDRESS_CHARS} are accepted")
-            }
-            _ => format!("{name} must not be empty"),
+    let input = input.unwrap_or("");
+    check_address(input).map_err(|problem| {
+        let message = if problem.code == ADDRESS_TOO_LONG {
+            let chars = input.trim().chars().count();
+            format!("{name} has {chars} characters; at most {MAX_ADDRESS_CHARS} are accepted")
+        } else {
+            format!("{name} must not be empty")
         };
         RequestError::InvalidRequest(message).into()
     })
@@ -191,42 +179,6 @@ pub async fn match_post(
     )
 }
 
-/// The media types the batch endpoint reads, and the charset the Content-Type names.
-fn batch_format(headers: &HeaderMap) -> Result<(BatchFormat, &'static str, Option<Charset>)> {
-    let unsupported = || {
-        Error::from(RequestError::UnsupportedMediaType(
-            "send text/csv, application/x-ndjson or application/jsonl".into(),
-        ))
-    };
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .ok_or_else(unsupported)?;
-    let mut parts = content_type.split(';');
-    let essence = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-    let (format, response_type) = match essence.as_str() {
-        "text/csv" => (BatchFormat::Csv, "text/csv; charset=utf-8"),
-        "application/x-ndjson" => (BatchFormat::JsonLines, "application/x-ndjson"),
-        "application/jsonl" => (BatchFormat::JsonLines, "application/jsonl"),
-        _ => return Err(unsupported()),
-    };
-    let label = parts.find_map(|parameter| {
-        let (name, value) = parameter.split_once('=')?;
-        name.trim()
-            .eq_ignore_ascii_case("charset")
-            .then(|| value.trim())
-    });
-    let charset = match label {
-        None => None,
-        Some(label) => Some(Charset::from_label(label).ok_or_else(|| {
-            RequestError::UnsupportedMediaType(format!(
-                "charset {label} is not supported; send utf-8 or gbk"
-            ))
-        })?),
-    };
-    Ok((format, response_type, charset))
-}
-
 /// Match a whole file: CSV (a header row; the address in column `column`) or JSON
 /// lines, streamed in and out row by row.
 ///
@@ -251,197 +203,17 @@ pub async fn match_batch(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response> {
-    let (format, response_type, content_charset) = batch_format(&headers)?;
-    let charset = match &query.charset {
-        Some(label) => Some(Charset::from_label(label).ok_or_else(|| {
-            RequestError::InvalidRequest(format!(
-                "charset {label:?} is not supported; use utf-8 or gbk"
-            ))
-        })?),
-        None => content_charset,
-    };
+    let (options, response_type) = batch_options(&headers, query.charset.as_deref())?;
     let column = query
         .column
         .unwrap_or_else(|| DEFAULT_ADDRESS_COLUMN.to_owned());
     if column.trim().is_empty() {
         return Err(RequestError::InvalidRequest("column must not be empty".into()).into());
     }
-    let options = BatchOptions {
-        format,
-        column,
-        limit: checked_limit(query.limit, DEFAULT_BATCH_LIMIT)?,
-        charset,
-    };
-    let max_bytes = state.config.max_batch_body_bytes;
-    let declared_length = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.parse::<u64>().ok());
-    if declared_length.is_some_and(|length| length > max_bytes) {
-        return Err(RequestError::PayloadTooLarge.into());
-    }
-
-    let (input_sender, input_receiver) = mpsc::channel(BATCH_INPUT_CHUNKS);
-    let (output_sender, mut output_receiver) = mpsc::channel(BATCH_OUTPUT_CHUNKS);
-    let (opened_sender, opened_receiver) = oneshot::channel();
-    tokio::spawn(feed_request_body(body, input_sender, max_bytes));
+    let limit = checked_limit(query.limit, DEFAULT_BATCH_LIMIT)?;
     let engine = state.matcher.clone();
-    tokio::task::spawn_blocking(move || {
-        run_batch(
-            engine,
-            ChannelReader::new(input_receiver),
-            output_sender,
-            opened_sender,
-            options,
-        )
-    });
-    // The status is decided only once the worker has read the header, so a file
-    // without the address column is a 400, not a 200 with an empty body.
-    match opened_receiver.await {
-        Ok(Ok(())) => {}
-        Ok(Err(BatchError::Read(error))) if is_body_too_large(&error) => {
-            return Err(RequestError::PayloadTooLarge.into());
-        }
-        Ok(Err(error)) => return Err(error.into()),
-        Err(_) => {
-            return Err(BatchError::Write(io::Error::other("the batch worker stopped")).into());
-        }
-    }
-    let stream = futures::stream::poll_fn(move |context| output_receiver.poll_recv(context));
-    let mut response = (StatusCode::OK, Body::from_stream(stream)).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(response_type),
-    );
-    Ok(response)
-}
-
-/// Runs on a blocking thread: opens the batch, reports whether the header was
-/// usable, then matches and writes every row.
-fn run_batch(
-    engine: Arc<MatchEngine>,
-    input: ChannelReader,
-    output: mpsc::Sender<io::Result<Bytes>>,
-    opened: oneshot::Sender<std::result::Result<(), BatchError>>,
-    options: BatchOptions,
-) {
-    let run = match BatchRun::open(&engine, input, options) {
-        Ok(run) => run,
-        Err(error) => {
-            let _ = opened.send(Err(error));
-            return;
-        }
-    };
-    if opened.send(Ok(())).is_err() {
-        return; // the request was cancelled while the header was read
-    }
-    let writer = ChannelWriter {
-        sender: output.clone(),
-    };
-    match run.write_to(writer, |_| {}) {
-        Ok(summary) => tracing::info!(
-            rows = summary.rows,
-            matched = summary.matched,
-            division = summary.division,
-            unmatched = summary.unmatched,
-            errors = summary.errors,
-            charset = summary.charset,
-            "batch matched"
-        ),
-        // The client stopped reading; nobody is left to tell.
-        Err(BatchError::Write(error)) => tracing::info!(%error, "batch abandoned by the client"),
-        Err(error) => {
-            tracing::warn!(%error, "batch stopped");
-            // An error item ends the response body abruptly, so the client sees a
-            // broken transfer rather than output that merely looks short.
-            let _ = output.blocking_send(Err(io::Error::other(error.to_string())));
-        }
-    }
-}
-
-#[derive(Debug)]
-struct BodyTooLarge;
-
-impl std::fmt::Display for BodyTooLarge {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.write_str("the request body is larger than this endpoint accepts")
-    }
-}
-
-impl std::error::Error for BodyTooLarge {}
-
-fn is_body_too_large(error: &io::Error) -> bool {
-    error
-        .get_ref()
-        .is_some_and(|inner| inner.is::<BodyTooLarge>())
-}
-
-/// Moves the request body into the worker's queue, counting bytes against the limit.
-async fn feed_request_body(body: Body, sender: mpsc::Sender<io::Result<Bytes>>, max_bytes: u64) {
-    let mut chunks = body.into_data_stream();
-    let mut received = 0u64;
-    while let Some(chunk) = chunks.next().await {
-        let item = chunk.map_err(io::Error::other).and_then(|chunk| {
-            received += chunk.len() as u64;
-            if received > max_bytes {
-                Err(io::Error::other(BodyTooLarge))
-            } else {
-                Ok(chunk)
-            }
-        });
-        let failed = item.is_err();
-        if sender.send(item).await.is_err() || failed {
-            return;
-        }
-    }
-}
-
-/// A blocking reader over the queue of request-body chunks.
-struct ChannelReader {
-    receiver: mpsc::Receiver<io::Result<Bytes>>,
-    pending: Bytes,
-}
-
-impl ChannelReader {
-    fn new(receiver: mpsc::Receiver<io::Result<Bytes>>) -> Self {
-        ChannelReader {
-            receiver,
-            pending: Bytes::new(),
-        }
-    }
-}
-
-impl Read for ChannelReader {
-    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
-        while self.pending.is_empty() {
-            match self.receiver.blocking_recv() {
-                Some(Ok(chunk)) => self.pending = chunk,
-                Some(Err(error)) => return Err(error),
-                None => return Ok(0),
-            }
-        }
-        let count = buffer.len().min(self.pending.len());
-        buffer[..count].copy_from_slice(&self.pending[..count]);
-        self.pending = self.pending.slice(count..);
-        Ok(count)
-    }
-}
-
-/// A blocking writer into the queue that becomes the response body. The batch core
-/// buffers its output, so each write here is one chunk of about 64 KiB.
-struct ChannelWriter {
-    sender: mpsc::Sender<io::Result<Bytes>>,
-}
-
-impl Write for ChannelWriter {
-    fn write(&mut self, buffer: &[u8]) -> io::Result<usize> {
-        self.sender
-            .blocking_send(Ok(Bytes::copy_from_slice(buffer)))
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the client stopped reading"))?;
-        Ok(buffer.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
+    stream_batch(&state, &headers, body, response_type, move |channels| {
+        channels.run(MatchRows::new(&engine, column, limit), options, "match")
+    })
+    .await
 }

@@ -2,10 +2,12 @@
 
 pub mod addresses;
 pub mod audit;
+pub(crate) mod batch_stream;
 pub mod codes;
 pub mod compare;
 pub mod divisions;
 pub mod extract;
+pub mod geocoding;
 pub mod matching;
 pub mod metrics;
 pub mod openapi;
@@ -25,6 +27,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use crate::auth::{AuthError, KeyVerifier, Principal, VerifyError};
 use crate::config::Config;
 use crate::error::{Error, RequestError};
+use crate::geocoding::Geocoder;
 use crate::matching::MatchEngine;
 use crate::registry::Registry;
 
@@ -32,17 +35,24 @@ use crate::registry::Registry;
 pub struct AppState {
     pub registry: Arc<Registry>,
     pub matcher: Arc<MatchEngine>,
+    pub geocoder: Arc<Geocoder>,
     pub keys: Arc<KeyVerifier>,
     pub config: Arc<Config>,
     pub metrics: Arc<metrics::Metrics>,
 }
 
 impl AppState {
-    pub fn new(registry: Arc<Registry>, matcher: Arc<MatchEngine>, config: Config) -> Self {
+    pub fn new(
+        registry: Arc<Registry>,
+        matcher: Arc<MatchEngine>,
+        geocoder: Arc<Geocoder>,
+        config: Config,
+    ) -> Self {
         let keys = Arc::new(KeyVerifier::new(registry.store().clone()));
         AppState {
             registry,
             matcher,
+            geocoder,
             keys,
             config: Arc::new(config),
             metrics: Arc::default(),
@@ -78,6 +88,16 @@ pub fn router(state: AppState) -> Router {
             "/match/batch",
             // The body is streamed, never buffered, and bounded by its own limit.
             post(matching::match_batch).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/reverse", get(geocoding::reverse))
+        .route(
+            "/reverse/batch",
+            post(geocoding::reverse_batch).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/geocode", get(geocoding::geocode))
+        .route(
+            "/geocode/batch",
+            post(geocoding::geocode_batch).layer(DefaultBodyLimit::disable()),
         )
         .route("/suggest", get(suggest::suggest))
         .route("/compare", post(compare::compare_addresses))

@@ -7,7 +7,9 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_swagger_ui::SwaggerUi;
 
-use super::{AppState, addresses, audit, codes, compare, divisions, matching, suggest, system};
+use super::{
+    AppState, addresses, audit, codes, compare, divisions, geocoding, matching, suggest, system,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -32,12 +34,17 @@ use super::{AppState, addresses, audit, codes, compare, divisions, matching, sug
         matching::match_batch,
         suggest::suggest,
         compare::compare_addresses,
+        geocoding::reverse,
+        geocoding::geocode,
+        geocoding::reverse_batch,
+        geocoding::geocode_batch,
     ),
     modifiers(&BearerKey),
     tags(
         (name = "divisions", description = "NBS administrative divisions"),
         (name = "addresses", description = "The standard-address registry"),
         (name = "matching", description = "Free-text addresses to components and standard codes"),
+        (name = "geocoding", description = "Points to divisions and addresses, and back; WGS84/CGCS2000, GCJ-02 and BD-09"),
         (name = "audit", description = "Who changed what"),
         (name = "system", description = "Health and metrics"),
     )

@@ -7,7 +7,8 @@
 
 use std::collections::HashMap;
 
-use crate::domain::address::{AddressComponents, AddressStatus, StandardAddress};
+use crate::domain::address::{AddressComponents, AddressStatus, GeoPoint, StandardAddress};
+use crate::index::points::{AddressPoints, NearbyAddress};
 use crate::text::lexicon::{PrehashedMap, name_hash};
 use crate::text::normalize::{arabic_number_prefix, fold_width};
 
@@ -95,6 +96,8 @@ pub struct IndexedAddress {
     pub standard_text: Box<str>,
     pub retired: bool,
     pub successor: Option<Box<str>>,
+    /// WGS84 / CGCS2000 (lon, lat), when the registrar recorded one.
+    pub point: Option<(f64, f64)>,
 }
 
 impl IndexedAddress {
@@ -129,6 +132,8 @@ pub struct AddressIndex {
     by_county_name: PrehashedMap<Vec<u32>>,
     /// (county, name, stem of the doorplate or building number) → addresses.
     by_county_name_number: PrehashedMap<Vec<u32>>,
+    /// Points of the current (not retired) addresses.
+    points: AddressPoints,
     live: usize,
 }
 
@@ -184,6 +189,29 @@ impl AddressIndex {
 
     pub fn is_empty(&self) -> bool {
         self.live == 0
+    }
+
+    /// Current addresses within `radius_m` metres of the WGS84 point, nearest first.
+    pub fn nearest(&self, lon: f64, lat: f64, radius_m: f64, limit: usize) -> Vec<NearbyAddress> {
+        self.points.nearest(lon, lat, radius_m, limit, |position| {
+            self.get(position)
+                .filter(|entry| !entry.retired)
+                .and_then(|entry| entry.point)
+        })
+    }
+
+    /// Addresses that carry a point and are current.
+    pub fn located_len(&self) -> usize {
+        self.points.len()
+    }
+
+    /// Start of a bulk load: points are indexed in one pass by [`Self::finish_loading`].
+    pub fn begin_loading(&mut self) {
+        self.points.defer_inserts();
+    }
+
+    pub fn finish_loading(&mut self) {
+        self.points.finish_deferred_inserts();
     }
 
     pub fn name(&self, id: NameId) -> &str {
@@ -282,6 +310,10 @@ impl AddressIndex {
             &address.standard_text,
             address.status == AddressStatus::Retired,
             address.successor_code.as_deref(),
+            address
+                .lon
+                .zip(address.lat)
+                .map(|(lon, lat)| GeoPoint { lon, lat }),
         );
     }
 
@@ -295,6 +327,7 @@ impl AddressIndex {
         standard_text: &str,
         retired: bool,
         successor: Option<&str>,
+        point: Option<GeoPoint>,
     ) {
         self.remove(code);
         let road = components
@@ -332,8 +365,12 @@ impl AddressIndex {
             standard_text: standard_text.into(),
             retired,
             successor: successor.map(Into::into),
+            point: point.map(|point| (point.lon, point.lat)),
         };
         let position = self.entries.len() as u32;
+        if let (Some((lon, lat)), false) = (entry.point, retired) {
+            self.points.insert(position, lon, lat);
+        }
         let county = entry.county();
         for name in [road, place].into_iter().flatten() {
             for scope in [county, 0] {
@@ -363,6 +400,9 @@ impl AddressIndex {
             return;
         };
         self.live -= 1;
+        if let (Some((lon, lat)), false) = (entry.point, entry.retired) {
+            self.points.remove(position, lon, lat);
+        }
         let county = entry.county();
         for name in [entry.road, entry.place].into_iter().flatten() {
             for scope in [county, 0] {

@@ -2,3 +2,5 @@
 
 pub mod addresses;
 pub mod divisions;
+pub mod points;
+pub mod polygons;

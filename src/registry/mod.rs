@@ -2,6 +2,7 @@
 //! content, enforces the division rules, and writes through the store. It knows
 //! nothing of HTTP; the API and the CLI both call it.
 
+pub mod boundaries;
 pub mod import;
 
 use std::sync::Arc;
@@ -178,8 +179,16 @@ impl Registry {
         &self.addresses
     }
 
-    /// Reads every stored address into the matching index (at start-up).
+    /// Reads every stored address into the matching index (at start-up). Points are
+    /// bulk-loaded into the spatial index once every page is in.
     pub async fn load_address_index(&self) -> Result<usize, RegistryError> {
+        self.write_index().begin_loading();
+        let loaded = self.load_address_pages().await;
+        self.write_index().finish_loading();
+        loaded
+    }
+
+    async fn load_address_pages(&self) -> Result<usize, RegistryError> {
         const PAGE: u32 = 20_000;
         let filter = AddressFilter::default();
         let mut after: Option<String> = None;
@@ -440,6 +449,7 @@ impl Registry {
                         &content.standard_text,
                         false,
                         None,
+                        content.point,
                     );
                 }
             }

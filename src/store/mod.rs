@@ -97,6 +97,8 @@ pub trait Store: Send + Sync + 'static {
         polygons: &[DivisionPolygon],
     ) -> Result<u64, StoreError>;
     async fn division_polygon(&self, code: &str) -> Result<Option<DivisionPolygon>, StoreError>;
+    /// Every stored polygon, ordered by code (GeoJSON geometry, CGCS2000).
+    async fn all_division_polygons(&self) -> Result<Vec<DivisionPolygon>, StoreError>;
     /// The compressed snapshot of the division table and its version, if any.
     async fn division_snapshot(&self) -> Result<Option<(String, Vec<u8>)>, StoreError>;
     async fn set_division_snapshot(&self, version: &str, data: &[u8]) -> Result<(), StoreError>;

@@ -174,6 +174,20 @@ impl Store for SqliteStore {
         }))
     }
 
+    async fn all_division_polygons(&self) -> Result<Vec<DivisionPolygon>, StoreError> {
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT code, geometry FROM division_polygons ORDER BY code")
+                .fetch_all(&self.reader)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(code, geometry_geojson)| DivisionPolygon {
+                code,
+                geometry_geojson,
+            })
+            .collect())
+    }
+
     async fn division_snapshot(&self) -> Result<Option<(String, Vec<u8>)>, StoreError> {
         Ok(
             sqlx::query_as("SELECT version, data FROM division_snapshot WHERE id = 1")

@@ -172,6 +172,7 @@ pub struct TestApp {
     pub router: Router,
     pub registry: Arc<Registry>,
     matcher: Arc<yizhitong::matching::MatchEngine>,
+    pub geocoder: Arc<yizhitong::geocoding::Geocoder>,
     pub store: TestStore,
 }
 
@@ -187,11 +188,13 @@ impl TestApp {
         let router = router(AppState::new(
             opened.registry.clone(),
             opened.matcher.clone(),
+            opened.geocoder.clone(),
             config,
         ));
         TestApp {
             router,
             matcher: opened.matcher,
+            geocoder: opened.geocoder,
             registry: opened.registry,
             store,
         }

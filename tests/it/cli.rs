@@ -8,7 +8,7 @@ use yizhitong::app::open_registry;
 use yizhitong::auth::{KeyVerifier, Principal};
 use yizhitong::store::Role;
 
-use crate::common::{MATCHING_REGISTRY_CSV, TestStore, fixture, test_config};
+use crate::common::{MATCHING_REGISTRY_CSV, TestApp, TestStore, fixture, test_config};
 
 fn yizhitong(store: &TestStore, arguments: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_yizhitong"))
@@ -370,7 +370,97 @@ async fn compare_answers_pair_for_pair(store: TestStore) {
     );
 }
 
+async fn import_boundaries_converts_checks_and_reports_each_feature(store: TestStore) {
+    use yizhitong::geo::Crs;
+    // A square of about 1 km around a point of 首南街道 (330212009), in GCJ-02.
+    let (lon, lat) = (121.69169, 29.716915);
+    let ring: Vec<[f64; 2]> = [
+        (-1.0, -1.0),
+        (1.0, -1.0),
+        (1.0, 1.0),
+        (-1.0, 1.0),
+        (-1.0, -1.0),
+    ]
+    .iter()
+    .map(|(east, north)| {
+        let (x, y) = Crs::Gcj02.from_wgs84(lon + east * 0.005, lat + north * 0.005);
+        [x, y]
+    })
+    .collect();
+    let square = serde_json::json!({ "type": "Polygon", "coordinates": [ring] });
+    let collection = serde_json::json!({
+        "type": "FeatureCollection",
+        "features": [
+            { "type": "Feature", "properties": { "adcode": 330212009 }, "geometry": square },
+            { "type": "Feature", "properties": { "adcode": "330212" }, "geometry": square },
+            { "type": "Feature", "properties": { "adcode": "330299001" }, "geometry": square },
+            { "type": "Feature", "properties": { "adcode": "330212010" },
+              "geometry": { "type": "Point", "coordinates": [121.7, 29.7] } },
+            { "type": "Feature", "properties": { "name": "no code" }, "geometry": square },
+        ]
+    });
+    let file = store.data_dir.path().join("towns.geojson");
+    std::fs::write(&file, collection.to_string()).unwrap();
+    let output = yizhitong(
+        &store,
+        &[
+            "import",
+            "boundaries",
+            file.to_str().unwrap(),
+            "--level",
+            "town",
+            "--code-field",
+            "adcode",
+            "--crs",
+            "gcj02",
+        ],
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let report: Value = serde_json::from_str(text(&output.stdout).trim()).unwrap();
+    assert_eq!(
+        report,
+        serde_json::json!({ "features": 5, "imported": 1, "rejected": 4 })
+    );
+    let errors = text(&output.stderr);
+    for expected in [
+        "feature 2: [wrong_level]",
+        "feature 3: [unknown_division]",
+        "feature 4: [invalid_geometry]",
+        "feature 5: [missing_code]",
+    ] {
+        assert!(errors.contains(expected), "{expected}: {errors}");
+    }
+
+    // The next start indexes the town polygon, stored in CGCS2000: the point at the
+    // square's centre is in the town, and a point outside it only in the county.
+    let app = TestApp::start(store).await;
+    let (_, body) = app.get(&format!("/v1/reverse?lon={lon}&lat={lat}")).await;
+    assert_eq!(body["division"]["code"], "330212009000", "{body}");
+    assert_eq!(body["division"]["level"], "town");
+    let (_, body) = app
+        .get(&format!("/v1/reverse?lon={}&lat={lat}", lon + 0.0049))
+        .await;
+    assert_eq!(body["division"]["code"], "330212009000", "{body}");
+    let (_, body) = app
+        .get(&format!("/v1/reverse?lon={}&lat={lat}", lon + 0.0052))
+        .await;
+    assert_eq!(body["division"]["code"], "330212000000", "{body}");
+
+    let output = yizhitong(
+        &app.store,
+        &[
+            "import",
+            "boundaries",
+            "/nonexistent.geojson",
+            "--level",
+            "town",
+        ],
+    );
+    assert!(!output.status.success());
+}
+
 crate::on_both_backends!(
+    import_boundaries_converts_checks_and_reports_each_feature,
     compare_answers_pair_for_pair,
     parse_and_match_answer_line_for_line,
     match_input_file_writes_the_batch_csv,

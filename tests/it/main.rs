@@ -11,4 +11,5 @@ mod api_suggest;
 mod cli;
 mod conformance;
 mod evaluation;
+mod geocoding;
 mod serve;

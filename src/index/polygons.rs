@@ -1,0 +1,243 @@
+//! Division polygons in memory: which division contains a point.
+//!
+//! Bounding boxes sit in an R-tree; a candidate's exact test runs on an interval tree
+//! of its edges, so a county outline of thousands of vertices costs a few comparisons
+//! rather than a walk over every edge. Polygons of several levels (county, town,
+//! village) live in one index and the deepest container wins.
+
+use geo::indexed::IntervalTreeMultiPolygon;
+use geo::{BoundingRect, Contains, Coord, InteriorPoint, Intersects, MultiPolygon, Point};
+use rstar::primitives::{GeomWithData, Rectangle};
+use rstar::{AABB, RTree};
+
+use crate::domain::division::DivisionLevel;
+use crate::geo::round_degrees;
+use crate::index::divisions::{DivisionDirectory, DivisionRef};
+use crate::store::DivisionPolygon;
+
+/// Why a stored or imported polygon cannot be used.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PolygonError {
+    #[error("not GeoJSON: {0}")]
+    NotGeoJson(String),
+    #[error("the geometry is a {0}, not a Polygon or MultiPolygon")]
+    NotPolygonal(String),
+    #[error("the polygon has no area")]
+    Empty,
+    #[error("a coordinate is not a longitude/latitude in degrees")]
+    OutOfRange,
+}
+
+/// Parses a GeoJSON Polygon or MultiPolygon geometry into a multipolygon.
+pub fn parse_multipolygon(geojson_text: &str) -> Result<MultiPolygon<f64>, PolygonError> {
+    let geometry: geojson::Geometry = geojson_text
+        .parse()
+        .map_err(|error: geojson::Error| PolygonError::NotGeoJson(error.to_string()))?;
+    let shape: geo::Geometry<f64> = (&geometry.value)
+        .try_into()
+        .map_err(|error: geojson::Error| PolygonError::NotGeoJson(error.to_string()))?;
+    let multipolygon = match shape {
+        geo::Geometry::Polygon(polygon) => MultiPolygon::new(vec![polygon]),
+        geo::Geometry::MultiPolygon(multipolygon) => multipolygon,
+        other => {
+            let kind = format!("{other:?}");
+            let kind = kind.split('(').next().unwrap_or("geometry").to_owned();
+            return Err(PolygonError::NotPolygonal(kind));
+        }
+    };
+    check_multipolygon(&multipolygon)?;
+    Ok(multipolygon)
+}
+
+fn check_multipolygon(shape: &MultiPolygon<f64>) -> Result<(), PolygonError> {
+    let mut vertices = 0usize;
+    for polygon in shape {
+        for ring in std::iter::once(polygon.exterior()).chain(polygon.interiors()) {
+            for coord in ring.coords() {
+                vertices += 1;
+                let valid = coord.x.is_finite()
+                    && coord.y.is_finite()
+                    && (-180.0..=180.0).contains(&coord.x)
+                    && (-90.0..=90.0).contains(&coord.y);
+                if !valid {
+                    return Err(PolygonError::OutOfRange);
+                }
+            }
+        }
+    }
+    let has_area = shape.iter().any(|polygon| polygon.exterior().0.len() >= 4);
+    if vertices == 0 || !has_area {
+        return Err(PolygonError::Empty);
+    }
+    Ok(())
+}
+
+/// A multipolygon as a GeoJSON MultiPolygon geometry, each coordinate passed through
+/// `convert` and rounded to 7 decimals (about 1 cm).
+pub fn multipolygon_geojson(
+    shape: &MultiPolygon<f64>,
+    convert: impl Fn(f64, f64) -> (f64, f64),
+) -> serde_json::Value {
+    let ring = |ring: &geo::LineString<f64>| -> Vec<[f64; 2]> {
+        ring.coords()
+            .map(|coord| {
+                let (lon, lat) = convert(coord.x, coord.y);
+                [round_degrees(lon), round_degrees(lat)]
+            })
+            .collect()
+    };
+    let polygons: Vec<Vec<Vec<[f64; 2]>>> = shape
+        .iter()
+        .map(|polygon| {
+            std::iter::once(polygon.exterior())
+                .chain(polygon.interiors())
+                .map(ring)
+                .collect()
+        })
+        .collect();
+    serde_json::json!({ "type": "MultiPolygon", "coordinates": polygons })
+}
+
+struct IndexedPolygon {
+    division: DivisionRef,
+    shape: MultiPolygon<f64>,
+    edges: IntervalTreeMultiPolygon<f64>,
+    representative: std::sync::OnceLock<Option<(f64, f64)>>,
+}
+
+/// Every division polygon the registry holds, searchable by point.
+#[derive(Default)]
+pub struct DivisionPolygons {
+    polygons: Vec<IndexedPolygon>,
+    by_code: std::collections::HashMap<u64, u32>,
+    boxes: RTree<GeomWithData<Rectangle<[f64; 2]>, u32>>,
+}
+
+impl DivisionPolygons {
+    /// Builds the index from stored polygons. A polygon whose code is not a known
+    /// division, or whose geometry does not parse, is skipped with a warning: the
+    /// import checks both, so this only guards against hand-edited stores.
+    pub fn build(stored: &[DivisionPolygon], divisions: &DivisionDirectory) -> Self {
+        let mut polygons = Vec::with_capacity(stored.len());
+        for polygon in stored {
+            let division = polygon
+                .code
+                .parse::<u64>()
+                .ok()
+                .filter(|_| polygon.code.len() == 12)
+                .and_then(|code| divisions.named_code(code));
+            let Some(division) = division else {
+                tracing::warn!(code = %polygon.code, "polygon of an unknown division skipped");
+                continue;
+            };
+            match parse_multipolygon(&polygon.geometry_geojson) {
+                Ok(shape) => polygons.push(IndexedPolygon {
+                    division,
+                    edges: IntervalTreeMultiPolygon::new(&shape),
+                    shape,
+                    representative: std::sync::OnceLock::new(),
+                }),
+                Err(error) => {
+                    tracing::warn!(code = %polygon.code, %error, "unusable polygon skipped");
+                }
+            }
+        }
+        let boxes = polygons
+            .iter()
+            .enumerate()
+            .filter_map(|(position, polygon)| {
+                let bounds = polygon.shape.bounding_rect()?;
+                Some(GeomWithData::new(
+                    Rectangle::from_corners(
+                        [bounds.min().x, bounds.min().y],
+                        [bounds.max().x, bounds.max().y],
+                    ),
+                    position as u32,
+                ))
+            })
+            .collect();
+        let by_code = polygons
+            .iter()
+            .enumerate()
+            .map(|(position, polygon)| (polygon.division.code, position as u32))
+            .collect();
+        DivisionPolygons {
+            polygons,
+            by_code,
+            boxes: RTree::bulk_load(boxes),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.polygons.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.polygons.is_empty()
+    }
+
+    /// The deepest division whose polygon contains the WGS84 point. A point exactly
+    /// on a shared edge belongs to the neighbour with the lower code, so every
+    /// point has one answer.
+    pub fn deepest_containing(&self, lon: f64, lat: f64) -> Option<DivisionRef> {
+        let coord = Coord { x: lon, y: lat };
+        let envelope = AABB::from_point([lon, lat]);
+        let mut best: Option<DivisionRef> = None;
+        let mut on_edge: Option<DivisionRef> = None;
+        for candidate in self.boxes.locate_in_envelope_intersecting(&envelope) {
+            let polygon = &self.polygons[candidate.data as usize];
+            let division = polygon.division;
+            if polygon.edges.contains(&coord) {
+                if is_better(best, division) {
+                    best = Some(division);
+                }
+            } else if polygon.shape.intersects(&Point::from(coord)) && is_better(on_edge, division)
+            {
+                on_edge = Some(division);
+            }
+        }
+        match (best, on_edge) {
+            (Some(inside), Some(edge)) if is_better(Some(inside), edge) => Some(edge),
+            (Some(inside), _) => Some(inside),
+            (None, edge) => edge,
+        }
+    }
+
+    /// A point inside the division's polygon (not the centroid, which a crescent
+    /// or an archipelago can put outside), if the division has one.
+    pub fn representative_point(&self, code: u64) -> Option<(f64, f64)> {
+        let polygon = self.polygon(code)?;
+        *polygon.representative.get_or_init(|| {
+            polygon
+                .shape
+                .interior_point()
+                .map(|point| (point.x(), point.y()))
+        })
+    }
+
+    pub fn level_of(&self, code: u64) -> Option<DivisionLevel> {
+        self.polygon(code).map(|polygon| polygon.division.level)
+    }
+
+    /// The polygon of a division, if the index holds one.
+    pub fn shape(&self, code: u64) -> Option<&MultiPolygon<f64>> {
+        self.polygon(code).map(|polygon| &polygon.shape)
+    }
+
+    fn polygon(&self, code: u64) -> Option<&IndexedPolygon> {
+        let position = *self.by_code.get(&code)?;
+        self.polygons.get(position as usize)
+    }
+}
+
+/// Deeper wins; at equal depth the lower code wins, so the answer does not depend on
+/// the order polygons were loaded in.
+fn is_better(current: Option<DivisionRef>, candidate: DivisionRef) -> bool {
+    match current {
+        None => true,
+        Some(current) => {
+            (candidate.level, std::cmp::Reverse(candidate.code))
+                > (current.level, std::cmp::Reverse(current.code))
+        }
+    }
+}
