@@ -10,13 +10,9 @@
 //! link-only throughput in the same process as the baseline, and top-1 accuracy on
 //! the rewritten queries as a sanity check.
 
-use std::io::BufRead;
-use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
-use yizhitong::domain::address::AddressComponents;
-use yizhitong::index::addresses::AddressIndex;
 use yizhitong::index::divisions::DivisionDirectory;
 use yizhitong::matching::{MatchEngine, MatchOptions, link_division};
 use yizhitong::reference::{EMBEDDED_PARSER_MODEL, ReferenceSource};
@@ -24,32 +20,13 @@ use yizhitong::text::lexicon::PlaceLexicon;
 use yizhitong::text::parse::AddressParser;
 use yizhitong::text::parse::model::TaggerModel;
 
+#[path = "support/mod.rs"]
+mod support;
+
+use support::{index_registry, median, registry_csv};
+
 const QUERIES: usize = 20_000;
 const ROUNDS: usize = 5;
-
-fn registry_csv(rows: usize) -> PathBuf {
-    if let Some(path) = std::env::var_os("YZT_BENCH_REGISTRY") {
-        return PathBuf::from(path);
-    }
-    let path = std::env::temp_dir().join(format!("yzt-bench-registry-{rows}.csv"));
-    if !path.exists() {
-        let output = std::process::Command::new("python3")
-            .arg(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/scripts/generate-synthetic-addresses"
-            ))
-            .args(["--rows", &rows.to_string(), "--seed", "7"])
-            .output()
-            .expect("run scripts/generate-synthetic-addresses");
-        assert!(output.status.success(), "generator failed");
-        std::fs::write(&path, output.stdout).expect("write registry csv");
-    }
-    path
-}
-
-fn optional(value: &str) -> Option<String> {
-    (!value.is_empty()).then(|| value.to_owned())
-}
 
 /// Rewrites a standard address the way a caller might type it.
 fn messy_variant(standard_text: &str, variant: usize) -> String {
@@ -78,11 +55,6 @@ fn messy_variant(standard_text: &str, variant: usize) -> String {
     text
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
 fn main() {
     let rows: usize = std::env::var("YZT_BENCH_ROWS")
         .ok()
@@ -103,45 +75,14 @@ fn main() {
 
     let path = registry_csv(rows);
     let started = Instant::now();
-    let mut index = AddressIndex::new();
     let mut samples: Vec<(String, String)> = Vec::new();
-    let file = std::io::BufReader::new(std::fs::File::open(&path).expect("registry csv"));
-    for (line_number, line) in file.lines().enumerate().skip(1) {
-        let line = line.expect("csv line");
-        let cells: Vec<&str> = line.split(',').collect();
-        if cells.len() < 9 {
-            continue;
-        }
-        let components = AddressComponents {
-            road: optional(cells[2]),
-            road_no: optional(cells[3]),
-            place: optional(cells[4]),
-            building: optional(cells[5]),
-            unit: optional(cells[6]),
-            floor: optional(cells[7]),
-            room: optional(cells[8]),
-        }
-        .canonicalized()
-        .expect("synthetic rows are canonical");
-        let names = directory.address_names(cells[1], components.road.is_none());
-        let standard_text = components.compose_standard_text(names.iter().map(String::as_str));
-        let code = format!("{}{:07}X", cells[1], line_number);
-        index.upsert_parts(
-            &code,
-            Some(cells[0]),
-            cells[1],
-            &components,
-            &standard_text,
-            false,
-            None,
-            None,
-        );
+    let index = index_registry(&path, &directory, |row| {
         // Every 50th row becomes a query (the file is ordered by town, so this
         // spreads queries over the whole province).
-        if line_number % 50 == 0 && samples.len() < QUERIES {
-            samples.push((cells[0].to_owned(), standard_text));
+        if row.line_number % 50 == 0 && samples.len() < QUERIES {
+            samples.push((row.source_id.to_owned(), row.standard_text.to_owned()));
         }
-    }
+    });
     eprintln!(
         "indexed {} addresses in {:.1} s",
         index.len(),

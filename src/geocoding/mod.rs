@@ -4,6 +4,7 @@
 
 pub mod batch;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -42,7 +43,8 @@ pub struct NearbyAddress {
 pub struct ReverseResult {
     /// The deepest division whose polygon contains the point; null outside every
     /// polygon the registry holds.
-    pub division: Option<DivisionSummary>,
+    #[schema(value_type = Option<DivisionSummary>)]
+    pub division: Option<Arc<DivisionSummary>>,
     /// Nearest first.
     pub addresses: Vec<NearbyAddress>,
 }
@@ -83,11 +85,22 @@ pub struct Geocoded {
 pub struct Geocoder {
     matcher: Arc<MatchEngine>,
     polygons: Arc<DivisionPolygons>,
+    /// The summary of every division with a polygon, built once: a reverse lookup
+    /// hands out a shared copy instead of composing names each time.
+    summaries: HashMap<u64, Arc<DivisionSummary>>,
 }
 
 impl Geocoder {
     pub fn new(matcher: Arc<MatchEngine>, polygons: Arc<DivisionPolygons>) -> Self {
-        Geocoder { matcher, polygons }
+        let summaries = polygons
+            .divisions()
+            .map(|division| (division.code, Arc::new(matcher.summary(&division))))
+            .collect();
+        Geocoder {
+            matcher,
+            polygons,
+            summaries,
+        }
     }
 
     pub fn matcher(&self) -> &Arc<MatchEngine> {
@@ -111,7 +124,7 @@ impl Geocoder {
         let division = self
             .polygons
             .deepest_containing(lon, lat)
-            .map(|division| self.matcher.summary(&division));
+            .and_then(|division| self.summaries.get(&division.code).cloned());
         let index = self
             .matcher
             .addresses()

@@ -193,11 +193,7 @@ impl AddressIndex {
 
     /// Current addresses within `radius_m` metres of the WGS84 point, nearest first.
     pub fn nearest(&self, lon: f64, lat: f64, radius_m: f64, limit: usize) -> Vec<NearbyAddress> {
-        self.points.nearest(lon, lat, radius_m, limit, |position| {
-            self.get(position)
-                .filter(|entry| !entry.retired)
-                .and_then(|entry| entry.point)
-        })
+        self.points.nearest(lon, lat, radius_m, limit)
     }
 
     /// Addresses that carry a point and are current.

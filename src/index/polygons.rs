@@ -6,7 +6,7 @@
 //! village) live in one index and the deepest container wins.
 
 use geo::indexed::IntervalTreeMultiPolygon;
-use geo::{BoundingRect, Contains, Coord, InteriorPoint, Intersects, MultiPolygon, Point};
+use geo::{BoundingRect, Contains, Coord, InteriorPoint, MultiPolygon};
 use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{AABB, RTree};
 
@@ -172,35 +172,53 @@ impl DivisionPolygons {
         self.polygons.len()
     }
 
+    /// The divisions that have a polygon.
+    pub fn divisions(&self) -> impl Iterator<Item = DivisionRef> + '_ {
+        self.polygons.iter().map(|polygon| polygon.division)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.polygons.is_empty()
     }
 
     /// The deepest division whose polygon contains the WGS84 point. A point exactly
-    /// on a shared edge belongs to the neighbour with the lower code, so every
-    /// point has one answer.
+    /// on an outline that no polygon holds in its interior (a shared edge between
+    /// neighbours) belongs to the neighbour with the lower code, so every point on
+    /// land has one answer.
     pub fn deepest_containing(&self, lon: f64, lat: f64) -> Option<DivisionRef> {
-        let coord = Coord { x: lon, y: lat };
         let envelope = AABB::from_point([lon, lat]);
+        let candidates = || {
+            self.boxes
+                .locate_in_envelope_intersecting(&envelope)
+                .map(|candidate| &self.polygons[candidate.data as usize])
+        };
+        let coord = Coord { x: lon, y: lat };
         let mut best: Option<DivisionRef> = None;
-        let mut on_edge: Option<DivisionRef> = None;
-        for candidate in self.boxes.locate_in_envelope_intersecting(&envelope) {
-            let polygon = &self.polygons[candidate.data as usize];
-            let division = polygon.division;
-            if polygon.edges.contains(&coord) {
-                if is_better(best, division) {
-                    best = Some(division);
-                }
-            } else if polygon.shape.intersects(&Point::from(coord)) && is_better(on_edge, division)
-            {
-                on_edge = Some(division);
+        for polygon in candidates() {
+            if is_better(best, polygon.division) && polygon.edges.contains(&coord) {
+                best = Some(polygon.division);
             }
         }
-        match (best, on_edge) {
-            (Some(inside), Some(edge)) if is_better(Some(inside), edge) => Some(edge),
-            (Some(inside), _) => Some(inside),
-            (None, edge) => edge,
+        if best.is_some() {
+            return best;
         }
+        // On an outline the interior test fails for both neighbours; a nudge of a
+        // tenth of a millimetre either way lands inside one of them.
+        const NUDGE_DEGREES: f64 = 1e-9;
+        for polygon in candidates() {
+            let touches = [(1.0, 0.0), (-1.0, 0.0), (0.0, 1.0), (0.0, -1.0)]
+                .iter()
+                .any(|(east, north)| {
+                    polygon.edges.contains(&Coord {
+                        x: lon + east * NUDGE_DEGREES,
+                        y: lat + north * NUDGE_DEGREES,
+                    })
+                });
+            if touches && is_better(best, polygon.division) {
+                best = Some(polygon.division);
+            }
+        }
+        best
     }
 
     /// A point inside the division's polygon (not the centroid, which a crescent
