@@ -95,28 +95,13 @@ impl AddressPoints {
     }
 
     /// Up to `limit` addresses within `radius_m` metres of the point, nearest first
-    /// (equal distances by position, so answers are stable when `limit` > 1).
+    /// (equal distances by position, so answers are stable).
     pub fn nearest(&self, lon: f64, lat: f64, radius_m: f64, limit: usize) -> Vec<NearbyAddress> {
         let mut found: Vec<NearbyAddress> = Vec::with_capacity(limit.min(64));
         if limit == 0 {
             return found;
         }
         let query = surface_point(lon, lat);
-        if limit == 1 {
-            // The single nearest needs no candidate list; among addresses sharing a
-            // point (the rooms of a building) any one may answer.
-            let Some(entry) = self.tree.nearest_neighbor(&query) else {
-                return found;
-            };
-            let distance_m = chord_to_geodesic_m(squared_distance(&query, entry.geom()).sqrt());
-            if distance_m <= radius_m {
-                found.push(NearbyAddress {
-                    position: entry.data,
-                    distance_m,
-                });
-            }
-            return found;
-        }
         // The chord is never longer than the geodesic, so this bound loses nothing.
         let radius_squared = radius_m * radius_m;
         // Usually only a handful of addresses lie within the radius, and visiting them
