@@ -436,7 +436,75 @@ async fn division_geometry_on_request(store: TestStore) {
     assert_eq!(town["geometry"], Value::Null);
 }
 
+async fn the_spatial_index_follows_every_write(store: TestStore) {
+    use yizhitong::store::Role;
+    let app = TestApp::start(store).await;
+    let editor = app.key(Role::Editor).await;
+    let near = |address: &Value, lon: f64, lat: f64| {
+        let code = address["code"].as_str().unwrap().to_owned();
+        let app = &app;
+        async move {
+            let (_, body) = reverse(app, lon, lat, "&radius=5&limit=100").await;
+            body["addresses"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|found| found["code"] == code.as_str())
+        }
+    };
+    let (status, created) = app
+        .call(
+            "POST",
+            "/v1/addresses",
+            Some(&editor),
+            Some(serde_json::json!({
+                "division_code": "330212001", "road": "天童南路", "road_no": "588号",
+                "lon": 121.5486, "lat": 29.8113,
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert!(
+        near(&created, 121.5486, 29.8113).await,
+        "found once created"
+    );
+
+    let code = created["code"].as_str().unwrap();
+    let (status, moved) = app
+        .call(
+            "PATCH",
+            &format!("/v1/addresses/{code}"),
+            Some(&editor),
+            Some(serde_json::json!({ "lon": 121.5586, "lat": 29.8113 })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{moved}");
+    assert!(
+        !near(&created, 121.5486, 29.8113).await,
+        "gone from the old point"
+    );
+    assert!(
+        near(&created, 121.5586, 29.8113).await,
+        "found at the new point"
+    );
+
+    let (status, retired) = app
+        .call(
+            "POST",
+            &format!("/v1/addresses/{code}/retire"),
+            Some(&editor),
+            Some(serde_json::json!({ "reason": "拆迁" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{retired}");
+    assert!(
+        !near(&created, 121.5586, 29.8113).await,
+        "retired addresses are not returned"
+    );
+}
+
 crate::on_both_backends!(
+    the_spatial_index_follows_every_write,
     nearest_address_at_its_own_point,
     reverse_answers_in_the_requested_crs,
     bad_coordinates_are_refused_with_stable_codes,
