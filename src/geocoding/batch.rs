@@ -5,8 +5,7 @@ use serde::Serialize;
 use super::{Geocoded, Geocoder, ReverseResult};
 use crate::batch::{RowAnswerer, RowProblem, RowTally};
 use crate::geo::{Crs, checked_point};
-use crate::matching::MatchLevel;
-use crate::matching::batch::{check_address, format_confidence};
+use crate::matching::batch::{check_address, format_confidence, is_division};
 
 pub const REVERSE_COLUMNS: [&str; 7] = [
     "division_code",
@@ -171,7 +170,7 @@ impl RowAnswerer for GeocodeRows<'_> {
 
     fn tally(&self, answer: &GeocodedRow) -> RowTally {
         match &answer.result {
-            Some(result) if result.level >= MatchLevel::Village => RowTally::Division,
+            Some(result) if is_division(&result.matched) => RowTally::Division,
             Some(_) => RowTally::Matched,
             None => RowTally::Unmatched,
         }
@@ -182,11 +181,12 @@ impl RowAnswerer for GeocodeRows<'_> {
             return Vec::new();
         };
         let number = |value: Option<f64>| value.map(|value| value.to_string()).unwrap_or_default();
+        let best = &result.matched;
         vec![
-            result.code.clone(),
-            result.address.clone(),
-            result.level.as_str().to_owned(),
-            format_confidence(result.confidence),
+            best.code.clone(),
+            best.address.clone(),
+            best.level.as_str().to_owned(),
+            format_confidence(best.confidence),
             number(result.lon),
             number(result.lat),
         ]

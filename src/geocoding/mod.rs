@@ -12,7 +12,9 @@ use serde::Serialize;
 use crate::geo::{Crs, round_degrees};
 use crate::index::polygons::DivisionPolygons;
 use crate::matching::batch::is_division;
-use crate::matching::{DivisionSummary, MatchEngine, MatchLevel, MatchOptions, level_of_entry};
+use crate::matching::{
+    AddressMatch, DivisionSummary, MatchEngine, MatchLevel, MatchOptions, level_of_entry,
+};
 
 /// Reverse lookups search this far by default, in metres.
 pub const DEFAULT_REVERSE_RADIUS_M: f64 = 200.0;
@@ -60,15 +62,11 @@ pub enum PointSource {
     Division,
 }
 
+/// The best match for the text, as `/v1/match` gives it, with its point.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Geocoded {
-    /// The 20-character address code, or the 12-digit division code.
-    pub code: String,
-    pub source_id: Option<String>,
-    pub address: String,
-    pub level: MatchLevel,
-    pub confidence: f64,
-    pub division: DivisionSummary,
+    #[serde(flatten)]
+    pub matched: AddressMatch,
     /// The point in the requested output system; absent when neither the address
     /// nor any division above it has a location.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -190,12 +188,7 @@ impl Geocoder {
         };
         let converted = point.map(|(lon, lat)| out.from_wgs84(lon, lat));
         Some(Geocoded {
-            code: best.code,
-            source_id: best.source_id,
-            address: best.address,
-            level: best.level,
-            confidence: best.confidence,
-            division: best.division,
+            matched: best,
             lon: converted.map(|(lon, _)| round_degrees(lon)),
             lat: converted.map(|(_, lat)| round_degrees(lat)),
             point_source,
