@@ -102,17 +102,6 @@ pub enum BatchError {
     Write(io::Error),
 }
 
-impl BatchError {
-    /// True when the input itself is unusable (the caller's mistake), false when
-    /// reading or writing failed.
-    pub fn is_input_error(&self) -> bool {
-        matches!(
-            self,
-            BatchError::MissingHeader | BatchError::MissingColumn { .. }
-        )
-    }
-}
-
 /// Why one row has no answer: a stable code (part of the output format: add new
 /// ones, never rename old ones) and a message for people.
 #[derive(Debug, Clone, PartialEq, Eq)]

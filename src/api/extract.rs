@@ -113,3 +113,32 @@ fn principal(parts: &Parts) -> &crate::auth::Principal {
         .get::<crate::auth::Principal>()
         .unwrap_or(&crate::auth::Principal::Anonymous)
 }
+
+/// A `limit` parameter: `default` when absent, otherwise 1 to `maximum`.
+pub(crate) fn checked_limit(
+    limit: Option<usize>,
+    default: usize,
+    maximum: usize,
+) -> Result<usize, Error> {
+    match limit {
+        None => Ok(default),
+        Some(limit) if (1..=maximum).contains(&limit) => Ok(limit),
+        Some(limit) => Err(RequestError::InvalidRequest(format!(
+            "limit must be between 1 and {maximum}; got {limit}"
+        ))
+        .into()),
+    }
+}
+
+/// A batch column (or JSON field) name parameter: `default` when absent, never blank.
+pub(crate) fn checked_column(
+    value: Option<String>,
+    default: &str,
+    name: &str,
+) -> Result<String, Error> {
+    let column = value.unwrap_or_else(|| default.to_owned());
+    if column.trim().is_empty() {
+        return Err(RequestError::InvalidRequest(format!("{name} must not be empty")).into());
+    }
+    Ok(column)
+}

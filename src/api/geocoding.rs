@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::batch_stream::{batch_options, stream_batch};
-use super::extract::QueryParams;
+use super::extract::{QueryParams, checked_column, checked_limit};
 use super::matching::checked_address;
 use crate::error::{ErrorBody, RequestError, Result};
 use crate::geo::{Crs, GeoError, checked_point};
@@ -132,25 +132,6 @@ fn radius_parameter(value: Option<&str>) -> Result<f64> {
     }
 }
 
-fn limit_parameter(limit: Option<usize>, default: usize) -> Result<usize> {
-    match limit {
-        None => Ok(default),
-        Some(limit) if (1..=MAX_REVERSE_LIMIT).contains(&limit) => Ok(limit),
-        Some(limit) => Err(RequestError::InvalidRequest(format!(
-            "limit must be between 1 and {MAX_REVERSE_LIMIT}; got {limit}"
-        ))
-        .into()),
-    }
-}
-
-fn column_parameter(value: Option<String>, default: &str, name: &str) -> Result<String> {
-    let column = value.unwrap_or_else(|| default.to_owned());
-    if column.trim().is_empty() {
-        return Err(RequestError::InvalidRequest(format!("{name} must not be empty")).into());
-    }
-    Ok(column)
-}
-
 /// The division containing a point and the standard addresses nearest to it.
 #[utoipa::path(get, path = "/v1/reverse", tag = "geocoding", params(ReverseQuery),
     responses((status = 200, body = ReverseResponse),
@@ -165,7 +146,7 @@ pub async fn reverse(
     let lat = coordinate_parameter(query.lat.as_deref(), GeoError::InvalidLatitude)?;
     let (lon, lat) = checked_point(lon, lat, crs)?;
     let radius = radius_parameter(query.radius.as_deref())?;
-    let limit = limit_parameter(query.limit, DEFAULT_REVERSE_LIMIT)?;
+    let limit = checked_limit(query.limit, DEFAULT_REVERSE_LIMIT, MAX_REVERSE_LIMIT)?;
     let result = state.geocoder.reverse(lon, lat, radius, limit, out_crs);
     Ok(Json(ReverseResponse {
         result,
@@ -262,9 +243,9 @@ pub async fn reverse_batch(
     let crs = crs_parameter(query.crs.as_deref())?;
     let out_crs = crs_parameter(query.out_crs.as_deref())?;
     let radius = radius_parameter(query.radius.as_deref())?;
-    let limit = limit_parameter(query.limit, DEFAULT_BATCH_REVERSE_LIMIT)?;
-    let lon_column = column_parameter(query.lon_column, "lon", "lon_column")?;
-    let lat_column = column_parameter(query.lat_column, "lat", "lat_column")?;
+    let limit = checked_limit(query.limit, DEFAULT_BATCH_REVERSE_LIMIT, MAX_REVERSE_LIMIT)?;
+    let lon_column = checked_column(query.lon_column, "lon", "lon_column")?;
+    let lat_column = checked_column(query.lat_column, "lat", "lat_column")?;
     let geocoder = state.geocoder.clone();
     stream_batch(&state, &headers, body, response_type, move |channels| {
         let rows = ReverseRows::new(
@@ -294,7 +275,7 @@ pub async fn geocode_batch(
 ) -> Result<Response> {
     let (options, response_type) = batch_options(&headers, query.charset.as_deref())?;
     let out_crs = crs_parameter(query.out_crs.as_deref())?;
-    let column = column_parameter(query.column, DEFAULT_ADDRESS_COLUMN, "column")?;
+    let column = checked_column(query.column, DEFAULT_ADDRESS_COLUMN, "column")?;
     let geocoder = state.geocoder.clone();
     stream_batch(&state, &headers, body, response_type, move |channels| {
         channels.run(

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::batch_stream::{batch_options, stream_batch};
-use super::extract::{JsonBody, QueryParams};
+use super::extract::{JsonBody, QueryParams, checked_column, checked_limit};
 use crate::domain::division::DivisionCode;
 use crate::error::{ErrorBody, RequestError, Result};
 use crate::matching::batch::{
@@ -87,17 +87,6 @@ pub(crate) fn checked_address<'a>(name: &str, input: Option<&'a str>) -> Result<
     })
 }
 
-fn checked_limit(limit: Option<usize>, default: usize) -> Result<usize> {
-    match limit {
-        None => Ok(default),
-        Some(limit) if (1..=MAX_MATCH_LIMIT).contains(&limit) => Ok(limit),
-        Some(limit) => Err(RequestError::InvalidRequest(format!(
-            "limit must be between 1 and {MAX_MATCH_LIMIT}; got {limit}"
-        ))
-        .into()),
-    }
-}
-
 /// A division filter must name a division that exists now: answers are never
 /// registered under a retired one, so filtering by it could only return nothing.
 fn division_filter(state: &AppState, code: Option<&str>) -> Result<Option<DivisionCode>> {
@@ -130,7 +119,7 @@ fn match_one(
     let input = address.unwrap_or_default();
     let text = checked_address(name, Some(&input))?;
     let options = MatchOptions {
-        limit: Some(checked_limit(limit, DEFAULT_MATCH_LIMIT)?),
+        limit: Some(checked_limit(limit, DEFAULT_MATCH_LIMIT, MAX_MATCH_LIMIT)?),
         division: division_filter(state, division)?,
     };
     let matches = state.matcher.match_address(text, &options);
@@ -204,13 +193,8 @@ pub async fn match_batch(
     body: Body,
 ) -> Result<Response> {
     let (options, response_type) = batch_options(&headers, query.charset.as_deref())?;
-    let column = query
-        .column
-        .unwrap_or_else(|| DEFAULT_ADDRESS_COLUMN.to_owned());
-    if column.trim().is_empty() {
-        return Err(RequestError::InvalidRequest("column must not be empty".into()).into());
-    }
-    let limit = checked_limit(query.limit, DEFAULT_BATCH_LIMIT)?;
+    let column = checked_column(query.column, DEFAULT_ADDRESS_COLUMN, "column")?;
+    let limit = checked_limit(query.limit, DEFAULT_BATCH_LIMIT, MAX_MATCH_LIMIT)?;
     let engine = state.matcher.clone();
     stream_batch(&state, &headers, body, response_type, move |channels| {
         channels.run(MatchRows::new(&engine, column, limit), options, "match")

@@ -5,7 +5,7 @@ use serde::Serialize;
 use super::{Geocoded, Geocoder, ReverseResult};
 use crate::batch::{RowAnswerer, RowProblem, RowTally};
 use crate::geo::{Crs, checked_point};
-use crate::matching::batch::{check_address, format_confidence, is_division};
+use crate::matching::batch::{check_address, format_confidence, is_division, missing_address};
 
 pub const REVERSE_COLUMNS: [&str; 7] = [
     "division_code",
@@ -155,10 +155,7 @@ impl RowAnswerer for GeocodeRows<'_> {
     }
 
     fn missing_field(&self, field: &str) -> RowProblem {
-        RowProblem::new(
-            "missing_address",
-            format!("expected a JSON string or an object with a string field {field:?}"),
-        )
+        missing_address(field)
     }
 
     fn answer(&self, fields: &[&str]) -> Result<GeocodedRow, RowProblem> {

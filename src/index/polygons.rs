@@ -10,7 +10,6 @@ use geo::{BoundingRect, Contains, Coord, InteriorPoint, MultiPolygon};
 use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{AABB, RTree};
 
-use crate::domain::division::DivisionLevel;
 use crate::geo::round_degrees;
 use crate::index::divisions::{DivisionDirectory, DivisionRef};
 use crate::store::DivisionPolygon;
@@ -233,10 +232,6 @@ impl DivisionPolygons {
         })
     }
 
-    pub fn level_of(&self, code: u64) -> Option<DivisionLevel> {
-        self.polygon(code).map(|polygon| polygon.division.level)
-    }
-
     /// The polygon of a division, if the index holds one.
     pub fn shape(&self, code: u64) -> Option<&MultiPolygon<f64>> {
         self.polygon(code).map(|polygon| &polygon.shape)
@@ -257,5 +252,77 @@ fn is_better(current: Option<DivisionRef>, candidate: DivisionRef) -> bool {
             (candidate.level, std::cmp::Reverse(candidate.code))
                 > (current.level, std::cmp::Reverse(current.code))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::division::{Division, DivisionLevel};
+
+    fn division(code: &str, level: DivisionLevel, parent: Option<&str>) -> Division {
+        Division {
+            code: code.into(),
+            name: code.into(),
+            short_name: None,
+            level,
+            parent_code: parent.map(Into::into),
+            aliases: vec![],
+            valid_from: None,
+            valid_to: None,
+            successor_code: None,
+        }
+    }
+
+    fn square(code: &str, west: f64, south: f64, size: f64) -> DivisionPolygon {
+        let (east, north) = (west + size, south + size);
+        DivisionPolygon {
+            code: code.into(),
+            geometry_geojson: format!(
+                r#"{{"type":"Polygon","coordinates":[[[{west},{south}],[{east},{south}],[{east},{north}],[{west},{north}],[{west},{south}]]]}}"#
+            ),
+        }
+    }
+
+    /// Two counties sharing the edge lon = 121, and a town inside the eastern one.
+    fn index() -> DivisionPolygons {
+        use DivisionLevel::*;
+        let directory = DivisionDirectory::build(vec![
+            division("330000000000", Province, None),
+            division("330200000000", City, Some("330000000000")),
+            division("330212000000", County, Some("330200000000")),
+            division("330213000000", County, Some("330200000000")),
+            division("330212001000", Town, Some("330212000000")),
+        ]);
+        DivisionPolygons::build(
+            &[
+                square("330213000000", 120.0, 29.0, 1.0),
+                square("330212000000", 121.0, 29.0, 1.0),
+                square("330212001000", 121.4, 29.4, 0.2),
+                square("999999000000", 121.0, 29.0, 1.0),
+            ],
+            &directory,
+        )
+    }
+
+    fn found(index: &DivisionPolygons, lon: f64, lat: f64) -> Option<u64> {
+        index
+            .deepest_containing(lon, lat)
+            .map(|division| division.code)
+    }
+
+    #[test]
+    fn the_deepest_container_wins_and_shared_edges_go_to_the_lower_code() {
+        let index = index();
+        assert_eq!(index.len(), 3, "the unknown division's polygon is skipped");
+        assert_eq!(found(&index, 120.5, 29.5), Some(330213000000));
+        assert_eq!(found(&index, 121.2, 29.5), Some(330212000000));
+        assert_eq!(found(&index, 121.5, 29.5), Some(330212001000));
+        // On the shared edge, and on the town's own outline inside its county.
+        assert_eq!(found(&index, 121.0, 29.5), Some(330212000000));
+        assert_eq!(found(&index, 121.4, 29.5), Some(330212000000));
+        assert_eq!(found(&index, 119.5, 29.5), None);
+        let (lon, lat) = index.representative_point(330212001000).unwrap();
+        assert_eq!(found(&index, lon, lat), Some(330212001000));
     }
 }

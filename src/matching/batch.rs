@@ -52,6 +52,14 @@ pub fn check_address(address: &str) -> Result<&str, RowProblem> {
     Ok(trimmed)
 }
 
+/// The problem of a JSON line without the address `field`.
+pub fn missing_address(field: &str) -> RowProblem {
+    RowProblem::new(
+        "missing_address",
+        format!("expected a JSON string or an object with a string field {field:?}"),
+    )
+}
+
 /// A division answer carries a division level; address answers never do.
 pub fn is_division(answer: &AddressMatch) -> bool {
     answer.level >= MatchLevel::Village
@@ -101,10 +109,7 @@ impl RowAnswerer for MatchRows<'_> {
     }
 
     fn missing_field(&self, field: &str) -> RowProblem {
-        RowProblem::new(
-            "missing_address",
-            format!("expected a JSON string or an object with a string field {field:?}"),
-        )
+        missing_address(field)
     }
 
     fn answer(&self, fields: &[&str]) -> Result<MatchedRow, RowProblem> {
