@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use crate::config::Config;
 use crate::domain::division::Division;
+use crate::doorplate::DoorplateService;
 use crate::geocoding::Geocoder;
 use crate::index::divisions::DivisionDirectory;
 use crate::index::polygons::DivisionPolygons;
@@ -47,6 +48,7 @@ pub struct Opened {
     pub registry: Arc<Registry>,
     pub matcher: Arc<MatchEngine>,
     pub geocoder: Arc<Geocoder>,
+    pub doorplates: Arc<DoorplateService>,
     pub reference_loaded: bool,
     pub demo_rows_loaded: u64,
 }
@@ -98,6 +100,7 @@ pub async fn open_registry(config: &Config) -> Result<Opened, StartupError> {
     );
     tracing::info!(polygons = polygons.len(), "division polygons indexed");
     let geocoder = Arc::new(Geocoder::new(matcher.clone(), Arc::new(polygons)));
+    let doorplates = DoorplateService::open(store.clone(), registry.clone(), config).await?;
     let demo_rows_loaded = if config.load_demo_seed {
         load_demo_seed_if_empty(&registry).await?
     } else {
@@ -112,6 +115,7 @@ pub async fn open_registry(config: &Config) -> Result<Opened, StartupError> {
         registry,
         matcher,
         geocoder,
+        doorplates,
         reference_loaded,
         demo_rows_loaded,
     })

@@ -39,6 +39,10 @@ struct FileConfig {
     cors_allowed_origins: Option<Vec<String>>,
     max_json_body_bytes: Option<usize>,
     max_batch_body_bytes: Option<u64>,
+    public_base_url: Option<String>,
+    doorplate_secret: Option<String>,
+    scan_rate_per_minute: Option<u32>,
+    trust_forwarded_for: Option<bool>,
 }
 
 #[derive(Debug, Clone)]
@@ -57,7 +61,21 @@ pub struct Config {
     /// Upper bound on one `/v1/match/batch` upload, which is streamed rather than
     /// buffered and so is not held to `max_json_body_bytes`.
     pub max_batch_body_bytes: u64,
+    /// The scheme and host printed into plate QR codes (`https://dm.example.gov.cn`);
+    /// defaults to `http://` and the listen address.
+    pub public_base_url: String,
+    /// Secret for plate tokens; when unset one is generated on first start and kept
+    /// in the store, so every replica of one registry signs alike.
+    pub doorplate_secret: Option<String>,
+    /// Public scans (`/d/…`) allowed per client per minute; 0 turns the limit off.
+    pub scan_rate_per_minute: u32,
+    /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
+    pub trust_forwarded_for: bool,
 }
+
+pub const DEFAULT_SCAN_RATE_PER_MINUTE: u32 = 60;
+/// Shorter secrets are refused: the plate MAC is only as strong as its key.
+pub const MIN_DOORPLATE_SECRET_BYTES: usize = 32;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -165,6 +183,37 @@ impl Config {
                 .max_batch_body_bytes
                 .unwrap_or(DEFAULT_MAX_BATCH_BODY_BYTES),
         };
+        let public_base_url = environment
+            .get("YZT_PUBLIC_BASE_URL")
+            .or(file.public_base_url)
+            .unwrap_or_else(|| format!("http://{listen}"));
+        let public_base_url = checked_base_url(public_base_url)?;
+        let doorplate_secret = environment
+            .get("YZT_DOORPLATE_SECRET")
+            .or(file.doorplate_secret);
+        if let Some(secret) = &doorplate_secret
+            && secret.len() < MIN_DOORPLATE_SECRET_BYTES
+        {
+            return Err(ConfigError::Value {
+                name: "YZT_DOORPLATE_SECRET",
+                value: "(hidden)".into(),
+                reason: format!("use at least {MIN_DOORPLATE_SECRET_BYTES} characters"),
+            });
+        }
+        let scan_rate_per_minute = match environment.get("YZT_SCAN_RATE_PER_MINUTE") {
+            Some(value) => value.parse().map_err(|_| ConfigError::Value {
+                name: "YZT_SCAN_RATE_PER_MINUTE",
+                value,
+                reason: "expected a whole number of scans".into(),
+            })?,
+            None => file
+                .scan_rate_per_minute
+                .unwrap_or(DEFAULT_SCAN_RATE_PER_MINUTE),
+        };
+        let trust_forwarded_for = match environment.get("YZT_TRUST_FORWARDED_FOR") {
+            Some(value) => parse_bool("YZT_TRUST_FORWARDED_FOR", value)?,
+            None => file.trust_forwarded_for.unwrap_or(false),
+        };
         Ok(Config {
             database_url,
             data_dir,
@@ -175,6 +224,10 @@ impl Config {
             cors_allowed_origins,
             max_json_body_bytes,
             max_batch_body_bytes,
+            public_base_url,
+            doorplate_secret,
+            scan_rate_per_minute,
+            trust_forwarded_for,
         })
     }
 
@@ -191,7 +244,29 @@ impl Config {
             cors_allowed_origins: Vec::new(),
             max_json_body_bytes: 1024 * 1024,
             max_batch_body_bytes: DEFAULT_MAX_BATCH_BODY_BYTES,
+            public_base_url: format!("http://{DEFAULT_LISTEN}"),
+            doorplate_secret: None,
+            scan_rate_per_minute: DEFAULT_SCAN_RATE_PER_MINUTE,
+            trust_forwarded_for: false,
         }
+    }
+}
+
+/// A base URL for plate QR codes: http or https, a host, no path, query or trailing slash.
+fn checked_base_url(url: String) -> Result<String, ConfigError> {
+    let trimmed = url.trim_end_matches('/');
+    let rest = trimmed
+        .strip_prefix("https://")
+        .or_else(|| trimmed.strip_prefix("http://"));
+    match rest {
+        Some(host) if !host.is_empty() && !host.contains(['/', '?', '#', ' ']) => {
+            Ok(trimmed.to_owned())
+        }
+        _ => Err(ConfigError::Value {
+            name: "YZT_PUBLIC_BASE_URL",
+            value: url,
+            reason: "expected http(s)://HOST[:PORT] with no path".into(),
+        }),
     }
 }
 
@@ -252,6 +327,26 @@ mod tests {
         assert_eq!(config.listen.to_string(), "127.0.0.1:7000");
         assert!(config.require_read_key);
         assert_eq!(config.database_url, "sqlite:///srv/yzt/yizhitong.db");
+    }
+
+    #[test]
+    fn plate_settings_are_checked() {
+        let environment = FakeEnvironment(HashMap::from([
+            ("YZT_PUBLIC_BASE_URL", "https://dm.example.cn/"),
+            ("YZT_SCAN_RATE_PER_MINUTE", "0"),
+        ]));
+        let config = Config::resolve(&StoreArgs::default(), None, &environment).unwrap();
+        assert_eq!(config.public_base_url, "https://dm.example.cn");
+        assert_eq!(config.scan_rate_per_minute, 0);
+        for (name, value) in [
+            ("YZT_PUBLIC_BASE_URL", "dm.example.cn"),
+            ("YZT_PUBLIC_BASE_URL", "https://dm.example.cn/d"),
+            ("YZT_DOORPLATE_SECRET", "short"),
+        ] {
+            let environment = FakeEnvironment(HashMap::from([(name, value)]));
+            let error = Config::resolve(&StoreArgs::default(), None, &environment).unwrap_err();
+            assert!(error.to_string().contains(name), "{error}");
+        }
     }
 
     #[test]

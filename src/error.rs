@@ -14,6 +14,7 @@ use crate::batch::BatchError;
 use crate::domain::address::ComponentError;
 use crate::domain::code::AddressCodeError;
 use crate::domain::division::DivisionCodeError;
+use crate::doorplate::DoorplateError;
 use crate::geo::{GeoError, UnknownCrs};
 use crate::registry::RegistryError;
 use crate::store::StoreError;
@@ -48,6 +49,13 @@ pub enum ErrorCode {
     UnknownDivision,
     DivisionRetired,
     InvalidSuccessor,
+    UnknownAddress,
+    DoorplateNotFound,
+    DoorplateNotCurrent,
+    InvalidDoorplateToken,
+    DoorplateReplaced,
+    DoorplateRevoked,
+    RateLimited,
     StoreUnavailable,
     Internal,
 }
@@ -61,14 +69,19 @@ impl ErrorCode {
             | InvalidCursor | PageSizeTooLarge => StatusCode::BAD_REQUEST,
             MissingApiKey | InvalidApiKey => StatusCode::UNAUTHORIZED,
             InsufficientRole => StatusCode::FORBIDDEN,
-            DivisionNotFound | AddressNotFound | RouteNotFound => StatusCode::NOT_FOUND,
+            DivisionNotFound
+            | AddressNotFound
+            | RouteNotFound
+            | DoorplateNotFound
+            | InvalidDoorplateToken => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            DuplicateAddress | DuplicateSourceId | VersionConflict | AddressRetired => {
-                StatusCode::CONFLICT
-            }
+            DuplicateAddress | DuplicateSourceId | VersionConflict | AddressRetired
+            | DoorplateNotCurrent => StatusCode::CONFLICT,
+            DoorplateReplaced | DoorplateRevoked => StatusCode::GONE,
+            RateLimited => StatusCode::TOO_MANY_REQUESTS,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            UnknownDivision | DivisionRetired | InvalidSuccessor => {
+            UnknownDivision | DivisionRetired | InvalidSuccessor | UnknownAddress => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -105,6 +118,13 @@ impl ErrorCode {
             UnknownDivision => "unknown_division",
             DivisionRetired => "division_retired",
             InvalidSuccessor => "invalid_successor",
+            UnknownAddress => "unknown_address",
+            DoorplateNotFound => "doorplate_not_found",
+            DoorplateNotCurrent => "doorplate_not_current",
+            InvalidDoorplateToken => "invalid_doorplate_token",
+            DoorplateReplaced => "doorplate_replaced",
+            DoorplateRevoked => "doorplate_revoked",
+            RateLimited => "rate_limited",
             StoreUnavailable => "store_unavailable",
             Internal => "internal",
         }
@@ -153,6 +173,8 @@ pub enum Error {
     Batch(#[from] BatchError),
     #[error(transparent)]
     Geo(#[from] GeoError),
+    #[error(transparent)]
+    Doorplate(#[from] DoorplateError),
 }
 
 impl Error {
@@ -195,15 +217,37 @@ impl Error {
                 | GeoError::InvalidLatitude(_)
                 | GeoError::MissingCoordinate(_) => ErrorCode::InvalidCoordinates,
             },
+            Error::Doorplate(error) => match error {
+                DoorplateError::AddressCode(_) => ErrorCode::InvalidAddressCode,
+                DoorplateError::UnknownAddress { .. } => ErrorCode::UnknownAddress,
+                DoorplateError::AddressRetired { .. } => ErrorCode::AddressRetired,
+                DoorplateError::BatchSize { .. } | DoorplateError::InvalidRequest(_) => {
+                    ErrorCode::InvalidRequest
+                }
+                DoorplateError::InvalidToken => ErrorCode::InvalidDoorplateToken,
+                DoorplateError::RateLimited { .. } => ErrorCode::RateLimited,
+                DoorplateError::Store(error) => store_error_code(error),
+                DoorplateError::Render(_) => ErrorCode::Internal,
+            },
         }
     }
 
     /// Machine-readable context that helps a caller act on the error.
     pub fn details(&self) -> Option<Value> {
         match self {
-            Error::Registry(RegistryError::Store(error)) | Error::Store(error) => {
-                store_error_details(error)
+            Error::Registry(RegistryError::Store(error))
+            | Error::Store(error)
+            | Error::Doorplate(DoorplateError::Store(error)) => store_error_details(error),
+            Error::Doorplate(DoorplateError::AddressCode(error)) => error.details(),
+            Error::Doorplate(DoorplateError::AddressRetired { successor_code, .. }) => {
+                Some(serde_json::json!({ "successor_code": successor_code }))
             }
+            Error::Doorplate(DoorplateError::BatchSize { maximum, .. }) => {
+                Some(serde_json::json!({ "maximum": maximum }))
+            }
+            Error::Doorplate(DoorplateError::RateLimited {
+                retry_after_seconds,
+            }) => Some(serde_json::json!({ "retry_after_seconds": retry_after_seconds })),
             Error::Registry(error) => error.details(),
             Error::Auth(AuthError::InsufficientRole { required, actual }) => {
                 Some(serde_json::json!({ "required": required, "actual": actual }))
@@ -239,6 +283,11 @@ fn store_error_details(error: &StoreError) -> Option<Value> {
         StoreError::VersionConflict {
             expected, found, ..
         } => Some(serde_json::json!({ "expected_version": expected, "current_version": found })),
+        StoreError::DoorplateNotCurrent {
+            status,
+            replaced_by,
+            ..
+        } => Some(serde_json::json!({ "status": status, "replaced_by": replaced_by })),
         _ => None,
     }
 }
@@ -267,6 +316,8 @@ fn store_error_code(error: &StoreError) -> ErrorCode {
         StoreError::DuplicateSourceId { .. } => ErrorCode::DuplicateSourceId,
         StoreError::VersionConflict { .. } => ErrorCode::VersionConflict,
         StoreError::AddressNotFound { .. } => ErrorCode::AddressNotFound,
+        StoreError::DoorplateNotFound { .. } => ErrorCode::DoorplateNotFound,
+        StoreError::DoorplateNotCurrent { .. } => ErrorCode::DoorplateNotCurrent,
         StoreError::Unavailable(_) => ErrorCode::StoreUnavailable,
         StoreError::UnsupportedUrl(_)
         | StoreError::Database(_)
@@ -340,6 +391,13 @@ mod tests {
             UnknownDivision,
             DivisionRetired,
             InvalidSuccessor,
+            UnknownAddress,
+            DoorplateNotFound,
+            DoorplateNotCurrent,
+            InvalidDoorplateToken,
+            DoorplateReplaced,
+            DoorplateRevoked,
+            RateLimited,
         ] {
             assert!(code.http_status().is_client_error(), "{code:?}");
             let serialized = serde_json::to_value(code).unwrap();

@@ -10,6 +10,7 @@ pub mod auth;
 pub mod batch;
 pub mod config;
 pub mod domain;
+pub mod doorplate;
 pub mod error;
 pub mod evaluation;
 pub mod geo;

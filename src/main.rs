@@ -212,16 +212,20 @@ async fn serve(config: Config) -> Result<(), String> {
         demo_rows_loaded = opened.demo_rows_loaded,
         "serving"
     );
-    let app = router(AppState::new(
-        opened.registry,
-        opened.matcher,
-        opened.geocoder,
-        config,
-    ));
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|error| error.to_string())
+    let doorplates = opened.doorplates.clone();
+    let app = router(AppState::new(&opened, config));
+    let served = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .map_err(|error| error.to_string());
+    // Scans still in memory are written before the process ends.
+    if let Err(error) = doorplates.flush_scans().await {
+        tracing::error!(%error, "scan log not written at shutdown");
+    }
+    served
 }
 
 /// Resolves on Ctrl-C or SIGTERM so in-flight requests can finish.

@@ -6,11 +6,13 @@ pub(crate) mod batch_stream;
 pub mod codes;
 pub mod compare;
 pub mod divisions;
+pub mod doorplates;
 pub mod extract;
 pub mod geocoding;
 pub mod matching;
 pub mod metrics;
 pub mod openapi;
+pub mod scan;
 pub mod suggest;
 pub mod system;
 
@@ -24,8 +26,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
+use crate::app::Opened;
 use crate::auth::{AuthError, KeyVerifier, Principal, VerifyError};
 use crate::config::Config;
+use crate::doorplate::DoorplateService;
 use crate::error::{Error, RequestError};
 use crate::geocoding::Geocoder;
 use crate::matching::MatchEngine;
@@ -36,23 +40,20 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     pub matcher: Arc<MatchEngine>,
     pub geocoder: Arc<Geocoder>,
+    pub doorplates: Arc<DoorplateService>,
     pub keys: Arc<KeyVerifier>,
     pub config: Arc<Config>,
     pub metrics: Arc<metrics::Metrics>,
 }
 
 impl AppState {
-    pub fn new(
-        registry: Arc<Registry>,
-        matcher: Arc<MatchEngine>,
-        geocoder: Arc<Geocoder>,
-        config: Config,
-    ) -> Self {
-        let keys = Arc::new(KeyVerifier::new(registry.store().clone()));
+    pub fn new(opened: &Opened, config: Config) -> Self {
+        let keys = Arc::new(KeyVerifier::new(opened.store.clone()));
         AppState {
-            registry,
-            matcher,
-            geocoder,
+            registry: opened.registry.clone(),
+            matcher: opened.matcher.clone(),
+            geocoder: opened.geocoder.clone(),
+            doorplates: opened.doorplates.clone(),
             keys,
             config: Arc::new(config),
             metrics: Arc::default(),
@@ -101,11 +102,32 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/suggest", get(suggest::suggest))
         .route("/compare", post(compare::compare_addresses))
+        .route(
+            "/doorplates",
+            post(doorplates::issue_plate).get(doorplates::plates_of_address),
+        )
+        .route("/doorplates/batch", post(doorplates::issue_plates))
+        .route("/doorplates/sheet", get(doorplates::plate_sheet))
+        .route(
+            "/doorplates/scan-statistics",
+            get(doorplates::scan_statistics),
+        )
+        .route("/doorplates/{id}", get(doorplates::get_plate))
+        .route("/doorplates/{id}/revoke", post(doorplates::revoke_plate))
+        .route("/doorplates/{id}/replace", post(doorplates::replace_plate))
+        .route("/doorplates/{id}/qr.svg", get(doorplates::plate_qr_svg))
+        .route("/doorplates/{id}/qr.png", get(doorplates::plate_qr_png))
+        .route(
+            "/doorplates/{id}/plate.svg",
+            get(doorplates::plate_face_svg),
+        )
+        .route("/doorplates/{id}/scans", get(doorplates::plate_scans))
         .route("/audit", get(audit::audit_log));
     let cors = cors_layer(&state.config);
     Router::new()
         .route("/healthz", get(system::healthz))
         .route("/metrics", get(system::metrics))
+        .route("/d/{token}", get(scan::scan_plate))
         .merge(openapi::docs_router())
         .nest("/v1", v1)
         .fallback(route_not_found)

@@ -8,7 +8,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_swagger_ui::SwaggerUi;
 
 use super::{
-    AppState, addresses, audit, codes, compare, divisions, geocoding, matching, suggest, system,
+    AppState, addresses, audit, codes, compare, divisions, doorplates, geocoding, matching, scan,
+    suggest, system,
 };
 
 #[derive(OpenApi)]
@@ -38,6 +39,19 @@ use super::{
         geocoding::geocode,
         geocoding::reverse_batch,
         geocoding::geocode_batch,
+        doorplates::issue_plate,
+        doorplates::issue_plates,
+        doorplates::plates_of_address,
+        doorplates::get_plate,
+        doorplates::revoke_plate,
+        doorplates::replace_plate,
+        doorplates::plate_qr_svg,
+        doorplates::plate_qr_png,
+        doorplates::plate_face_svg,
+        doorplates::plate_sheet,
+        doorplates::plate_scans,
+        doorplates::scan_statistics,
+        scan::scan_plate,
     ),
     modifiers(&BearerKey),
     tags(
@@ -45,6 +59,7 @@ use super::{
         (name = "addresses", description = "The standard-address registry"),
         (name = "matching", description = "Free-text addresses to components and standard codes"),
         (name = "geocoding", description = "Points to divisions and addresses, and back; WGS84/CGCS2000, GCJ-02 and BD-09"),
+        (name = "doorplates", description = "Digital doorplates (数字门牌): plates, QR codes, the public scan and its log"),
         (name = "audit", description = "Who changed what"),
         (name = "system", description = "Health and metrics"),
     )

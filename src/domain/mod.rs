@@ -3,3 +3,4 @@
 pub mod address;
 pub mod code;
 pub mod division;
+pub mod doorplate;

@@ -6,6 +6,7 @@
 //! statements through [`writes::WriteTransaction`].
 
 mod batch_sql;
+pub mod doorplates;
 pub mod models;
 pub mod postgres;
 mod rows;
@@ -19,6 +20,8 @@ use async_trait::async_trait;
 
 use crate::domain::address::{AddressContent, StandardAddress};
 use crate::domain::division::Division;
+use crate::domain::doorplate::PlateStatus;
+pub use doorplates::{DoorplateStore, ScanEntry, ScanGroup, ScanRecord, ScanStatisticsQuery};
 pub use models::*;
 
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +43,14 @@ pub enum StoreError {
     },
     #[error("no address with code {code}")]
     AddressNotFound { code: String },
+    #[error("no doorplate with id {id}")]
+    DoorplateNotFound { id: i64 },
+    #[error("doorplate {id} is {} and can no longer be changed", .status.as_str())]
+    DoorplateNotCurrent {
+        id: i64,
+        status: PlateStatus,
+        replaced_by: Option<i64>,
+    },
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
     #[error("database error: {0}")]
@@ -77,7 +88,7 @@ pub enum Backend {
 }
 
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: DoorplateStore + Send + Sync + 'static {
     fn backend(&self) -> Backend;
 
     /// Applies pending migrations. Idempotent.

@@ -41,6 +41,14 @@ impl PostgresStore {
         Ok(PostgresStore { pool })
     }
 
+    fn read_pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    fn scan_log_pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     async fn begin_write(&self) -> Result<PostgresWrite, StoreError> {
         let mut transaction = self.pool.begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
@@ -70,6 +78,7 @@ fn select_addresses_where(column: &str, values: &[String]) -> QueryBuilder<Postg
 }
 
 super::batch_sql::batched_write_transaction!(PostgresWrite, Postgres);
+super::doorplates::doorplate_store!(PostgresStore, PostgresWrite, Postgres);
 
 #[async_trait]
 impl Store for PostgresStore {

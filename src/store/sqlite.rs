@@ -62,6 +62,15 @@ impl SqliteStore {
         Ok(SqliteStore { writer, reader })
     }
 
+    fn read_pool(&self) -> &SqlitePool {
+        &self.reader
+    }
+
+    /// SQLite has one writer, so the scan log shares the writer connection.
+    fn scan_log_pool(&self) -> &SqlitePool {
+        &self.writer
+    }
+
     async fn begin_write(&self) -> Result<SqliteWrite, StoreError> {
         Ok(SqliteWrite {
             transaction: self.writer.begin_with("BEGIN IMMEDIATE").await?,
@@ -92,6 +101,7 @@ fn select_addresses_where(column: &str, values: &[String]) -> QueryBuilder<Sqlit
 }
 
 super::batch_sql::batched_write_transaction!(SqliteWrite, Sqlite);
+super::doorplates::doorplate_store!(SqliteStore, SqliteWrite, Sqlite);
 
 #[async_trait]
 impl Store for SqliteStore {

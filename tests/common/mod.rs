@@ -185,12 +185,7 @@ impl TestApp {
         let mut config = test_config(&store);
         adjust(&mut config);
         let opened = open_registry(&config).await.expect("registry opens");
-        let router = router(AppState::new(
-            opened.registry.clone(),
-            opened.matcher.clone(),
-            opened.geocoder.clone(),
-            config,
-        ));
+        let router = router(AppState::new(&opened, config));
         TestApp {
             router,
             matcher: opened.matcher,
@@ -270,6 +265,41 @@ impl TestApp {
                 .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
         };
         (status, body)
+    }
+
+    /// Sends a request and returns the status, the headers and the raw body.
+    pub async fn send_raw(
+        &self,
+        request: Request<Body>,
+    ) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("router answers");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes()
+            .to_vec();
+        (status, headers, bytes)
+    }
+
+    /// Serves the app on `listener` the way `yizhitong serve` does (with the peer
+    /// address available to handlers), in the background.
+    pub fn serve_on(&self, listener: tokio::net::TcpListener) {
+        let service = self
+            .router
+            .clone()
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        tokio::spawn(async move {
+            axum::serve(listener, service).await.expect("test server");
+        });
     }
 
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {

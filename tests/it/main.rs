@@ -10,6 +10,8 @@ mod api_matching;
 mod api_suggest;
 mod cli;
 mod conformance;
+mod doorplate_browser;
+mod doorplates;
 mod evaluation;
 mod geocoding;
 mod serve;
