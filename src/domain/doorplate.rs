@@ -85,7 +85,7 @@ impl PlateStatus {
 }
 
 /// A stored plate.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Doorplate {
     pub id: i64,
     /// Printed on the plate: the county code of the address and the plate id.

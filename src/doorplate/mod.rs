@@ -13,6 +13,7 @@ pub mod token;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -39,6 +40,8 @@ pub const MAX_BATCH_PLATES: usize = 10_000;
 pub const MAX_SHEET_PLATES: usize = 200;
 /// Successor links followed from a retired address before giving up (a cycle guard).
 const MAX_SUCCESSOR_HOPS: usize = 16;
+/// How often plate changes written through other replicas are picked up.
+pub const PLATE_CHANGE_POLL: Duration = Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum DoorplateError {
@@ -183,6 +186,8 @@ pub struct DoorplateService {
     plates: RwLock<HashMap<i64, PlateState>>,
     scan_log: Arc<ScanLog>,
     limiter: ScanRateLimiter,
+    /// The last audit entry whose plate change this replica has applied.
+    followed_audit_id: AtomicI64,
 }
 
 /// The configured secret, or the one kept in the store, generated on first start.
@@ -211,6 +216,9 @@ impl DoorplateService {
         config: &Config,
     ) -> Result<Arc<Self>, StoreError> {
         let secret = plate_secret(store.as_ref(), config).await?;
+        // Read before the plates: a change made while they load is then replayed, and
+        // replaying a plate's latest state is harmless.
+        let followed_audit_id = store.last_audit_id().await?;
         let mut plates = HashMap::new();
         let mut after = 0;
         loop {
@@ -231,9 +239,47 @@ impl DoorplateService {
             public_base_url: config.public_base_url.clone(),
             plates: RwLock::new(plates),
             limiter: ScanRateLimiter::new(config.scan_rate_per_minute),
+            followed_audit_id: AtomicI64::new(followed_audit_id),
         });
         service.scan_log.spawn_flusher();
+        service.spawn_change_follower();
         Ok(service)
+    }
+
+    /// Applies plate changes written since the last call, by this replica or another
+    /// one sharing the store (revocations above all); returns how many it applied.
+    pub async fn follow_changes(&self) -> Result<usize, StoreError> {
+        const PAGE: u32 = 1_000;
+        let mut applied = 0;
+        loop {
+            let after = self.followed_audit_id.load(Ordering::Acquire);
+            let changes = self.store.plate_changes_after(after, PAGE).await?;
+            if let Some((last, _)) = changes.last() {
+                self.remember(&changes.iter().map(|(_, plate)| plate).collect::<Vec<_>>());
+                self.followed_audit_id.fetch_max(*last, Ordering::AcqRel);
+            }
+            applied += changes.len();
+            if changes.len() < PAGE as usize {
+                return Ok(applied);
+            }
+        }
+    }
+
+    fn spawn_change_follower(self: &Arc<Self>) {
+        let service = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(PLATE_CHANGE_POLL);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                let Some(service) = service.upgrade() else {
+                    return;
+                };
+                if let Err(error) = service.follow_changes().await {
+                    tracing::warn!(%error, "following plate changes failed; will retry");
+                }
+            }
+        });
     }
 
     pub fn url_of(&self, token: &str) -> String {

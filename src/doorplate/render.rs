@@ -172,15 +172,14 @@ pub fn plate_svg(face: &PlateFace<'_>, offset_mm: Option<(u32, u32)>) -> String 
     let qr_y = (height - qr_side) / 2.0;
     let text_left = margin * 1.5;
     let text_width = (qr_x - margin * 0.5 - text_left).max(1.0);
-    let name_size = height * 0.24;
+    let name_ems = text_ems(&name_line_of(face));
+    // A long name first gets a smaller font (down to 60%), and only then narrower glyphs.
+    let name_size = (height * 0.24).min((text_width / name_ems).max(height * 0.24 * 0.6));
     let division_size = height * 0.09;
     let serial_size = height * 0.055;
     let outer = face.qr.outer_width() as f64;
     let module = qr_side / outer;
-    let name_line = match face.number {
-        Some(number) => format!("{}{}", face.name, number),
-        None => face.name.to_owned(),
-    };
+    let name_line = name_line_of(face);
     let placement = match offset_mm {
         Some((x, y)) => format!(r#" x="{x}" y="{y}""#),
         None => String::new(),
@@ -199,43 +198,60 @@ pub fn plate_svg(face: &PlateFace<'_>, offset_mm: Option<(u32, u32)>) -> String 
             r#"</svg>"#
         ),
         placement = placement,
-        w = width,
-        h = height,
-        radius = height * 0.04,
+        w = number(width),
+        h = number(height),
+        radius = number(height * 0.04),
         blue = PLATE_BLUE,
-        b = border,
-        b2 = border * 2.0,
-        inner_w = width - border * 4.0,
-        inner_h = height - border * 4.0,
+        b = number(border),
+        b2 = number(border * 2.0),
+        inner_w = number(width - border * 4.0),
+        inner_h = number(height - border * 4.0),
         font = FONT,
-        tx = text_left,
-        tw = fitted_length(&name_line, name_size, text_width),
-        name_y = height * 0.45,
-        name_size = name_size,
+        tx = number(text_left),
+        tw = number(fitted_length(&name_line, name_size, text_width)),
+        name_y = number(height * 0.45),
+        name_size = number(name_size),
         name = escape_xml(&name_line),
-        division_y = height * 0.68,
-        division_size = division_size,
+        division_y = number(height * 0.68),
+        division_size = number(division_size),
         division = escape_xml(face.division),
-        serial_y = height * 0.86,
-        serial_size = serial_size,
+        serial_y = number(height * 0.86),
+        serial_size = number(serial_size),
         serial = escape_xml(face.serial),
-        qr_x = qr_x,
-        qr_y = qr_y,
-        module = module,
-        outer = outer,
+        qr_x = number(qr_x),
+        qr_y = number(qr_y),
+        // Four decimals: the module times 30-odd modules must still land on the QR's size.
+        module = format!("{module:.4}"),
+        outer = number(outer),
         path = face.qr.svg_path(),
     )
+}
+
+/// Millimetres to two decimals: finer than any printer, and no `15.299999999999999`.
+fn number(value: f64) -> String {
+    let text = format!("{value:.2}");
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
 
 /// The text length to force: the natural width of CJK text (about one em per
 /// character) unless that overflows the space, in which case the space.
 fn fitted_length(text: &str, font_size: f64, available: f64) -> f64 {
-    let natural: f64 = text
-        .chars()
+    (text_ems(text) * font_size).min(available)
+}
+
+/// Approximate width in ems: one per CJK character, about half for ASCII.
+fn text_ems(text: &str) -> f64 {
+    text.chars()
         .map(|c| if c.is_ascii() { 0.55 } else { 1.0 })
         .sum::<f64>()
-        * font_size;
-    natural.min(available)
+        .max(1.0)
+}
+
+fn name_line_of(face: &PlateFace<'_>) -> String {
+    match face.number {
+        Some(number) => format!("{}{}", face.name, number),
+        None => face.name.to_owned(),
+    }
 }
 
 /// Escapes text for XML and HTML element content and attribute values.

@@ -87,6 +87,15 @@ pub trait DoorplateStore: Send + Sync {
         after_id: i64,
         limit: u32,
     ) -> Result<Vec<Doorplate>, StoreError>;
+    /// The id of the newest audit entry (0 when there is none).
+    async fn last_audit_id(&self) -> Result<i64, StoreError>;
+    /// Plate states written after audit entry `after_audit_id`, oldest first, with the
+    /// id of the entry that wrote each: the change feed replicas follow.
+    async fn plate_changes_after(
+        &self,
+        after_audit_id: i64,
+        limit: u32,
+    ) -> Result<Vec<(i64, Doorplate)>, StoreError>;
     async fn record_scans(&self, scans: &[ScanRecord]) -> Result<(), StoreError>;
     /// Scans of one plate after `after_id`, oldest first.
     async fn doorplate_scans(
@@ -404,6 +413,52 @@ macro_rules! doorplate_store {
                 let rows = query.build().fetch_all(self.read_pool()).await?;
                 rows.iter()
                     .map($crate::store::doorplates::doorplate_from_row)
+                    .collect()
+            }
+
+            async fn last_audit_id(&self) -> Result<i64, $crate::store::StoreError> {
+                let last: Option<i64> = sqlx::query_scalar("SELECT max(id) FROM audit_log")
+                    .fetch_one(self.read_pool())
+                    .await?;
+                Ok(last.unwrap_or(0))
+            }
+
+            async fn plate_changes_after(
+                &self,
+                after_audit_id: i64,
+                limit: u32,
+            ) -> Result<Vec<(i64, $crate::domain::doorplate::Doorplate)>, $crate::store::StoreError>
+            {
+                let mut query = sqlx::QueryBuilder::<$database>::new(format!(
+                    "SELECT {} FROM audit_log WHERE id > ",
+                    $crate::store::rows::AUDIT_COLUMNS
+                ));
+                query
+                    .push_bind(after_audit_id)
+                    .push(" AND entity = 'doorplate' ORDER BY id LIMIT ")
+                    .push_bind(i64::from(limit));
+                let rows = query.build().fetch_all(self.read_pool()).await?;
+                rows.iter()
+                    .map(|row| {
+                        let entry = $crate::store::rows::audit_from_row(row)?;
+                        let plate = entry
+                            .after
+                            .map(serde_json::from_value)
+                            .transpose()
+                            .map_err(|error| {
+                                $crate::store::StoreError::CorruptRow(format!(
+                                    "audit entry {} holds no plate: {error}",
+                                    entry.id
+                                ))
+                            })?
+                            .ok_or_else(|| {
+                                $crate::store::StoreError::CorruptRow(format!(
+                                    "audit entry {} holds no plate",
+                                    entry.id
+                                ))
+                            })?;
+                        Ok((entry.id, plate))
+                    })
                     .collect()
             }
 

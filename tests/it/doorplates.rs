@@ -8,6 +8,7 @@ use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode, header};
 use serde_json::{Value, json};
 use yizhitong::domain::code::compose_address_code;
+use yizhitong::doorplate::ScanResolution;
 use yizhitong::store::Role;
 
 use crate::common::{TestApp, TestStore};
@@ -593,7 +594,44 @@ async fn scans_are_logged_without_addresses(store: TestStore) {
     assert_eq!(statistics("?level=street").await.0, StatusCode::BAD_REQUEST);
 }
 
+/// Two replicas on one store: a revocation through one reaches the other's scans.
+async fn revocations_reach_other_replicas(store: TestStore) {
+    let app = TestApp::start(store).await;
+    let editor = app.key(Role::Editor).await;
+    let (code, _) = registered_address(&app, &editor, "40号").await;
+    let plate = issue(&app, &editor, &code, "medium").await;
+    let other = yizhitong::app::open_registry(&crate::common::test_config(&app.store))
+        .await
+        .expect("second replica opens");
+    let replica = other.doorplates.clone();
+    let token = plate["token"].as_str().unwrap();
+    let is_current = |resolution: &ScanResolution| matches!(resolution, ScanResolution::Current(_));
+    assert!(is_current(&replica.resolve(token).await.unwrap().1));
+
+    let id = plate["id"].as_i64().unwrap();
+    let (status, _) = app
+        .call(
+            "POST",
+            &format!("/v1/doorplates/{id}/revoke"),
+            Some(&editor),
+            Some(json!({"reason": "门牌被盗"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(replica.follow_changes().await.unwrap(), 1);
+    assert!(!is_current(&replica.resolve(token).await.unwrap().1));
+
+    // A plate issued through the first replica is found by the second on first scan.
+    let fresh = issue(&app, &editor, &code, "small").await;
+    let resolved = replica
+        .resolve(fresh["token"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert!(is_current(&resolved.1));
+}
+
 crate::on_both_backends!(
+    revocations_reach_other_replicas,
     issue_decode_and_scan,
     forged_replaced_and_revoked_plates,
     retired_address_shows_its_successor,
