@@ -8,7 +8,6 @@ use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode, header};
 use serde_json::{Value, json};
 use yizhitong::domain::code::compose_address_code;
-use yizhitong::doorplate::ScanResolution;
 use yizhitong::store::Role;
 
 use crate::common::{TestApp, TestStore};
@@ -54,7 +53,7 @@ pub async fn issue(app: &TestApp, editor: &str, code: &str, size: &str) -> Value
 }
 
 /// A scan as a phone sends it: from a client address, with an Accept header.
-fn scan_request(path: &str, accept: &str, client: &str, user_agent: &str) -> Request<Body> {
+pub fn scan_request(path: &str, accept: &str, client: &str, user_agent: &str) -> Request<Body> {
     let mut request = Request::get(path)
         .header(header::ACCEPT, accept)
         .header(header::USER_AGENT, user_agent)
@@ -95,7 +94,7 @@ async fn scan_json(app: &TestApp, path: &str) -> (StatusCode, Value) {
 }
 
 /// The path part of a plate URL.
-fn scan_path(url: &str) -> String {
+pub fn scan_path(url: &str) -> String {
     let start = url.find("/d/").expect("a plate URL");
     url[start..].to_owned()
 }
@@ -199,7 +198,7 @@ async fn issue_decode_and_scan(store: TestStore) {
 }
 
 /// Changes one character of the token in a plate URL.
-fn tampered(path: &str) -> String {
+pub fn tampered(path: &str) -> String {
     let mut characters: Vec<char> = path.chars().collect();
     let last = characters.len() - 1;
     characters[last] = if characters[last] == 'A' { 'B' } else { 'A' };
@@ -514,187 +513,9 @@ async fn batches_report_each_row_and_print(store: TestStore) {
     }
 }
 
-async fn scans_are_logged_without_addresses(store: TestStore) {
-    let app = TestApp::start(store).await;
-    let editor = app.key(Role::Editor).await;
-    let admin = app.key(Role::Admin).await;
-    let (code, _) = registered_address(&app, &editor, "20号").await;
-    let plate = issue(&app, &editor, &code, "medium").await;
-    let id = plate["id"].as_i64().unwrap();
-    let path = scan_path(plate["url"].as_str().unwrap());
-    let android = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 Mobile";
-    for (client, agent) in [
-        ("203.0.113.7:1000", PHONE_USER_AGENT),
-        ("203.0.113.7:1001", android),
-        ("198.51.100.3:1000", android),
-    ] {
-        let (status, _, _) = app
-            .send_raw(scan_request(&path, "text/html", client, agent))
-            .await;
-        assert_eq!(status, StatusCode::OK);
-    }
-    // A forged token belongs to no plate and is not logged against one.
-    app.send_raw(scan_request(
-        &tampered(&path),
-        "text/html",
-        "203.0.113.7:1",
-        android,
-    ))
-    .await;
-
-    let scans_path = format!("/v1/doorplates/{id}/scans");
-    let (status, _) = app.call("GET", &scans_path, Some(&editor), None).await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, body) = app.call("GET", &scans_path, Some(&admin), None).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let scans = body["scans"].as_array().unwrap();
-    let kinds: Vec<&str> = scans
-        .iter()
-        .map(|s| s["client_kind"].as_str().unwrap())
-        .collect();
-    assert_eq!(kinds, ["wechat", "android", "android"]);
-    assert_eq!(
-        scans[0]["client_hash"], scans[1]["client_hash"],
-        "one client, one day"
-    );
-    assert_ne!(scans[0]["client_hash"], scans[2]["client_hash"]);
-    assert!(!body.to_string().contains("203.0.113") && !body.to_string().contains("198.51.100"));
-
-    let statistics = |query: &'static str| {
-        let (app, admin) = (&app, admin.clone());
-        async move {
-            app.call(
-                "GET",
-                &format!("/v1/doorplates/scan-statistics{query}"),
-                Some(&admin),
-                None,
-            )
-            .await
-        }
-    };
-    let (status, body) = statistics("").await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let group = &body["groups"][0];
-    assert_eq!(group["division_prefix"], "330212");
-    assert_eq!(group["division"]["names"][2], "鄞州区");
-    assert_eq!(
-        (
-            group["scans"].as_i64(),
-            group["plates"].as_i64(),
-            group["clients"].as_i64()
-        ),
-        (Some(3), Some(1), Some(2))
-    );
-    let (_, body) = statistics("?level=town").await;
-    assert_eq!(body["groups"][0]["division_prefix"], "330212001");
-    let (_, body) = statistics("?division=3305").await;
-    assert_eq!(body["groups"], json!([]));
-    let (_, body) = statistics("?from=2000-01-01T00:00:00Z&to=2000-01-02T00:00:00Z").await;
-    assert_eq!(body["groups"], json!([]));
-    assert_eq!(statistics("?level=street").await.0, StatusCode::BAD_REQUEST);
-}
-
-/// Two replicas on one store: a revocation through one reaches the other's scans.
-async fn revocations_reach_other_replicas(store: TestStore) {
-    let app = TestApp::start(store).await;
-    let editor = app.key(Role::Editor).await;
-    let (code, _) = registered_address(&app, &editor, "40号").await;
-    let plate = issue(&app, &editor, &code, "medium").await;
-    let other = yizhitong::app::open_registry(&crate::common::test_config(&app.store))
-        .await
-        .expect("second replica opens");
-    let replica = other.doorplates.clone();
-    let token = plate["token"].as_str().unwrap();
-    let is_current = |resolution: &ScanResolution| matches!(resolution, ScanResolution::Current(_));
-    assert!(is_current(&replica.resolve(token).await.unwrap().1));
-
-    let id = plate["id"].as_i64().unwrap();
-    let (status, _) = app
-        .call(
-            "POST",
-            &format!("/v1/doorplates/{id}/revoke"),
-            Some(&editor),
-            Some(json!({"reason": "门牌被盗"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(replica.follow_changes().await.unwrap(), 1);
-    assert!(!is_current(&replica.resolve(token).await.unwrap().1));
-
-    // A plate issued through the first replica is found by the second on first scan.
-    let fresh = issue(&app, &editor, &code, "small").await;
-    let resolved = replica
-        .resolve(fresh["token"].as_str().unwrap())
-        .await
-        .unwrap();
-    assert!(is_current(&resolved.1));
-}
-
 crate::on_both_backends!(
-    revocations_reach_other_replicas,
     issue_decode_and_scan,
     forged_replaced_and_revoked_plates,
     retired_address_shows_its_successor,
     batches_report_each_row_and_print,
-    scans_are_logged_without_addresses,
 );
-
-#[tokio::test]
-async fn public_scans_are_limited_per_client() {
-    let app = TestApp::start_with(crate::common::sqlite(), |config| {
-        config.scan_rate_per_minute = 3;
-    })
-    .await;
-    let editor = app.key(Role::Editor).await;
-    let (code, _) = registered_address(&app, &editor, "30号").await;
-    let plate = issue(&app, &editor, &code, "medium").await;
-    let path = scan_path(plate["url"].as_str().unwrap());
-    for _ in 0..3 {
-        let (status, _, _) = app
-            .send_raw(scan_request(
-                &path,
-                "text/html",
-                "203.0.113.50:1",
-                PHONE_USER_AGENT,
-            ))
-            .await;
-        assert_eq!(status, StatusCode::OK);
-    }
-    let (status, headers, body) = app
-        .send_raw(scan_request(
-            &path,
-            "text/html",
-            "203.0.113.50:2",
-            PHONE_USER_AGENT,
-        ))
-        .await;
-    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
-    let retry_after: u64 = headers[header::RETRY_AFTER]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!((1..=20).contains(&retry_after), "{retry_after}");
-    assert!(String::from_utf8(body).unwrap().contains("请稍后再试"));
-    let (status, body) = app
-        .send(scan_request(
-            &path,
-            "application/json",
-            "203.0.113.50:3",
-            "curl/8",
-        ))
-        .await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (StatusCode::TOO_MANY_REQUESTS, Some("rate_limited"))
-    );
-    let (status, _, _) = app
-        .send_raw(scan_request(
-            &path,
-            "text/html",
-            "198.51.100.9:1",
-            PHONE_USER_AGENT,
-        ))
-        .await;
-    assert_eq!(status, StatusCode::OK, "another client is not limited");
-}

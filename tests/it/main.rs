@@ -11,6 +11,7 @@ mod api_suggest;
 mod cli;
 mod conformance;
 mod doorplate_browser;
+mod doorplate_scans;
 mod doorplates;
 mod evaluation;
 mod geocoding;
