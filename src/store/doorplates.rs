@@ -189,16 +189,21 @@ pub(crate) fn plate_audit(
 /// whose `read_pool()` gives the pool for reads.
 macro_rules! doorplate_store {
     ($store:ty, $write:ty, $database:ty) => {
+        /// `SELECT` of every plate column, ending in `WHERE {condition}` for a bind.
+        fn select_doorplates_where(condition: &str) -> sqlx::QueryBuilder<$database> {
+            sqlx::QueryBuilder::new(format!(
+                "SELECT {} FROM doorplates WHERE {condition}",
+                $crate::store::doorplates::DOORPLATE_COLUMNS
+            ))
+        }
+
         impl $write {
             async fn doorplate_for_update(
                 &mut self,
                 id: i64,
             ) -> Result<Option<$crate::domain::doorplate::Doorplate>, $crate::store::StoreError>
             {
-                let mut query = sqlx::QueryBuilder::<$database>::new(format!(
-                    "SELECT {} FROM doorplates WHERE id = ",
-                    $crate::store::doorplates::DOORPLATE_COLUMNS
-                ));
+                let mut query = select_doorplates_where("id = ");
                 query.push_bind(id);
                 let row = query.build().fetch_optional(&mut *self.transaction).await?;
                 row.as_ref()
@@ -371,10 +376,7 @@ macro_rules! doorplate_store {
                 id: i64,
             ) -> Result<Option<$crate::domain::doorplate::Doorplate>, $crate::store::StoreError>
             {
-                let mut query = sqlx::QueryBuilder::<$database>::new(format!(
-                    "SELECT {} FROM doorplates WHERE id = ",
-                    $crate::store::doorplates::DOORPLATE_COLUMNS
-                ));
+                let mut query = select_doorplates_where("id = ");
                 query.push_bind(id);
                 let row = query.build().fetch_optional(self.read_pool()).await?;
                 row.as_ref()
@@ -386,10 +388,7 @@ macro_rules! doorplate_store {
                 &self,
                 code: &str,
             ) -> Result<Vec<$crate::domain::doorplate::Doorplate>, $crate::store::StoreError> {
-                let mut query = sqlx::QueryBuilder::<$database>::new(format!(
-                    "SELECT {} FROM doorplates WHERE address_code = ",
-                    $crate::store::doorplates::DOORPLATE_COLUMNS
-                ));
+                let mut query = select_doorplates_where("address_code = ");
                 query.push_bind(code.to_owned()).push(" ORDER BY id");
                 let rows = query.build().fetch_all(self.read_pool()).await?;
                 rows.iter()
@@ -402,10 +401,7 @@ macro_rules! doorplate_store {
                 after_id: i64,
                 limit: u32,
             ) -> Result<Vec<$crate::domain::doorplate::Doorplate>, $crate::store::StoreError> {
-                let mut query = sqlx::QueryBuilder::<$database>::new(format!(
-                    "SELECT {} FROM doorplates WHERE id > ",
-                    $crate::store::doorplates::DOORPLATE_COLUMNS
-                ));
+                let mut query = select_doorplates_where("id > ");
                 query
                     .push_bind(after_id)
                     .push(" ORDER BY id LIMIT ")
