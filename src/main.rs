@@ -63,6 +63,53 @@ enum Command {
     /// Compare address pairs: JSON lines `{"a": "...", "b": "..."}` on standard input,
     /// `{"verdict": "exact|partial|none", "score": ..., "diff": [...]}` lines out.
     Compare,
+    /// Boundary inspection (界线联检) on files, offline: JSON on standard output.
+    #[command(subcommand)]
+    Inspect(InspectCommand),
+}
+
+#[derive(Subcommand)]
+enum InspectCommand {
+    /// The shared boundary line of every pair of adjacent polygons, with its geodesic length.
+    Lines {
+        /// A GeoJSON FeatureCollection of division polygons.
+        #[arg(long)]
+        polygons: PathBuf,
+        /// Coordinate system of the file: wgs84 (also cgcs2000), gcj02 or bd09.
+        #[arg(long, default_value = "wgs84")]
+        crs: String,
+        /// The property holding each division's code; found among adcode,
+        /// district_adcode and code when not given.
+        #[arg(long)]
+        code_field: Option<String>,
+    },
+    /// Marker displacements: registered (number,lon,lat[,type,line]) against observed
+    /// (number,lon,lat,condition[,note]) CSV files.
+    Markers {
+        #[arg(long)]
+        registered: PathBuf,
+        #[arg(long)]
+        observed: PathBuf,
+        /// Displacement allowed before a marker is flagged, in metres.
+        #[arg(long, default_value_t = yizhitong::boundary::markers::DEFAULT_MARKER_TOLERANCE_M)]
+        tolerance_m: f64,
+        /// Coordinate system of both files.
+        #[arg(long, default_value = "wgs84")]
+        crs: String,
+    },
+    /// Overlaps, gaps and the largest offset between two neighbours' polygons.
+    Topology {
+        #[arg(long)]
+        a: PathBuf,
+        #[arg(long)]
+        b: PathBuf,
+        /// Coordinate system of both files.
+        #[arg(long, default_value = "wgs84")]
+        crs: String,
+        /// Openings narrower than twice this along the common border are gaps (metres).
+        #[arg(long, default_value_t = yizhitong::boundary::topology::DEFAULT_GAP_WIDTH_M)]
+        gap_width_m: f64,
+    },
 }
 
 #[derive(clap::Args)]
@@ -185,6 +232,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             None => match_lines(config, arguments.limit).await,
             Some(input) => match_file(config, input, arguments).await,
         },
+        Command::Inspect(command) => inspect(command),
         Command::Db(DbCommand::Migrate) => {
             let store = open_store(&config.database_url, &config.data_dir)
                 .await
@@ -194,6 +242,59 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+fn inspect(command: InspectCommand) -> Result<(), String> {
+    use yizhitong::boundary::commands;
+    let read = |path: &PathBuf| {
+        std::fs::read_to_string(path)
+            .map_err(|error| format!("cannot read {}: {error}", path.display()))
+    };
+    let crs_of = |name: &str| {
+        name.parse::<yizhitong::geo::Crs>()
+            .map_err(|error| error.to_string())
+    };
+    let output = match command {
+        InspectCommand::Lines {
+            polygons,
+            crs,
+            code_field,
+        } => commands::lines(&read(&polygons)?, code_field.as_deref(), crs_of(&crs)?),
+        InspectCommand::Markers {
+            registered,
+            observed,
+            tolerance_m,
+            crs,
+        } => {
+            if !(tolerance_m.is_finite() && tolerance_m >= 0.0) {
+                return Err(format!(
+                    "--tolerance-m must be a distance in metres; got {tolerance_m}"
+                ));
+            }
+            commands::markers(
+                &read(&registered)?,
+                &read(&observed)?,
+                tolerance_m,
+                crs_of(&crs)?,
+            )
+        }
+        InspectCommand::Topology {
+            a,
+            b,
+            crs,
+            gap_width_m,
+        } => {
+            if !(gap_width_m.is_finite() && gap_width_m > 0.0) {
+                return Err(format!(
+                    "--gap-width-m must be a positive distance; got {gap_width_m}"
+                ));
+            }
+            commands::topology(&read(&a)?, &read(&b)?, crs_of(&crs)?, gap_width_m)
+        }
+    }
+    .map_err(|error| error.to_string())?;
+    println!("{output}");
+    Ok(())
 }
 
 async fn serve(config: Config) -> Result<(), String> {

@@ -33,6 +33,27 @@ pub fn fixture(path: &str) -> PathBuf {
         .join(path)
 }
 
+/// A file of the shared research data (`../shared/data/<relative>`), or `None` with a
+/// `SKIPPED` message when it is absent; under CI=true its absence is a failure.
+pub fn shared_data_file(relative: &str, purpose: &str) -> Option<PathBuf> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data")
+        .join(relative);
+    if path.exists() {
+        return Some(path);
+    }
+    assert!(
+        !in_ci(),
+        "CI=true but {} is missing: {purpose} must run in CI",
+        path.display()
+    );
+    eprintln!(
+        "SKIPPED: {} not found; {purpose} needs the shared research data",
+        path.display()
+    );
+    None
+}
+
 /// Whether the environment demands every backend (CI) rather than skipping.
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|value| value == "true" || value == "1")

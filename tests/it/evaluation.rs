@@ -25,7 +25,7 @@ use yizhitong::text::lexicon::PlaceLexicon;
 use yizhitong::text::parse::AddressParser;
 use yizhitong::text::parse::model::TaggerModel;
 
-use crate::common::{TestApp, in_ci, sqlite};
+use crate::common::{TestApp, sqlite};
 
 /// The matcher over the full embedded division data (the parser's lexicon must be
 /// the one it was trained with) and an empty registry, built once.
@@ -46,20 +46,12 @@ fn embedded_engine() -> &'static MatchEngine {
 }
 
 fn shared_data() -> Option<PathBuf> {
-    let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
-    if data.join("addresses/dev.jsonl").exists() {
-        return Some(data);
-    }
-    assert!(
-        !in_ci(),
-        "CI=true but {} is missing: the evaluation must run in CI",
-        data.display()
-    );
-    eprintln!(
-        "SKIPPED: {} not found; the evaluation slice needs the shared research data",
-        data.display()
-    );
-    None
+    crate::common::shared_data_file("addresses/dev.jsonl", "the evaluation slice").map(|file| {
+        file.parent()
+            .and_then(|dir| dir.parent())
+            .expect("data dir")
+            .to_owned()
+    })
 }
 
 #[test]

@@ -15,4 +15,5 @@ mod doorplate_scans;
 mod doorplates;
 mod evaluation;
 mod geocoding;
+mod inspect;
 mod serve;
