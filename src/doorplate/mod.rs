@@ -263,7 +263,7 @@ impl DoorplateService {
             });
         }
         Ok(NewDoorplate {
-            division_code: format!("{:012}", address.division),
+            division_code: crate::index::divisions::format_code(address.division),
             address_code: code,
             size: PlateSize::Medium,
             replaces: None,

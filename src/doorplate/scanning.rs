@@ -174,7 +174,7 @@ impl DoorplateService {
                 }
                 (
                     address.standard_text.to_string(),
-                    format!("{:012}", address.division),
+                    crate::index::divisions::format_code(address.division),
                     address.retired,
                     address.point,
                     successor,

@@ -143,7 +143,7 @@ impl Geocoder {
                     distance_m: (nearby.distance_m * 100.0).round() / 100.0,
                     lon: round_degrees(out_lon),
                     lat: round_degrees(out_lat),
-                    division_code: format!("{:012}", entry.division),
+                    division_code: crate::index::divisions::format_code(entry.division),
                 })
             })
             .collect();

@@ -70,8 +70,17 @@ fn numeric_code(code: &str) -> Option<u64> {
     (code.len() == 12).then(|| code.parse().ok()).flatten()
 }
 
-fn format_code(code: u64) -> String {
-    format!("{code:012}")
+/// A numeric division code as its 12 digits. Written out by hand: the formatting
+/// machinery costs more than the rest of a reverse lookup's answer.
+pub fn format_code(code: u64) -> String {
+    let mut digits = [b'0'; 12];
+    let mut rest = code;
+    for digit in digits.iter_mut().rev() {
+        *digit = b'0' + (rest % 10) as u8;
+        rest /= 10;
+    }
+    debug_assert_eq!(rest, 0, "division codes have 12 digits");
+    String::from_utf8(digits.to_vec()).expect("ASCII digits")
 }
 
 impl DivisionDirectory {
@@ -368,6 +377,13 @@ impl DivisionDirectory {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn codes_are_written_with_twelve_digits() {
+        assert_eq!(format_code(330212001000), "330212001000");
+        assert_eq!(format_code(110000000000), "110000000000");
+        assert_eq!(format_code(42), "000000000042");
+    }
 
     fn division(code: &str, name: &str, level: DivisionLevel, parent: Option<&str>) -> Division {
         Division {

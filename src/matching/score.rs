@@ -243,7 +243,7 @@ fn evaluate(
         };
         if evaluation.explain {
             let input = division.code_string();
-            let standard = format!("{:012}", entry.division);
+            let standard = crate::index::divisions::format_code(entry.division);
             evaluation.explain("division", Some(&input), Some(&standard), verdict);
         }
     }
