@@ -97,6 +97,19 @@ enum InspectCommand {
         #[arg(long, default_value = "wgs84")]
         crs: String,
     },
+    /// Offsets of surveyed tracks (GeoJSON lines) from the official line (GeoJSON).
+    Tracks {
+        #[arg(long)]
+        line: PathBuf,
+        #[arg(long)]
+        tracks: PathBuf,
+        /// Coordinate system of both files.
+        #[arg(long, default_value = "wgs84")]
+        crs: String,
+        /// Offset allowed before a track is flagged, in metres.
+        #[arg(long, default_value_t = yizhitong::boundary::tracks::DEFAULT_LINE_TOLERANCE_M)]
+        tolerance_m: f64,
+    },
     /// Overlaps, gaps and the largest offset between two neighbours' polygons.
     Topology {
         #[arg(long)]
@@ -277,6 +290,19 @@ fn inspect(command: InspectCommand) -> Result<(), String> {
                 tolerance_m,
                 crs_of(&crs)?,
             )
+        }
+        InspectCommand::Tracks {
+            line,
+            tracks,
+            crs,
+            tolerance_m,
+        } => {
+            if !(tolerance_m.is_finite() && tolerance_m >= 0.0) {
+                return Err(format!(
+                    "--tolerance-m must be a distance in metres; got {tolerance_m}"
+                ));
+            }
+            commands::tracks(&read(&line)?, &read(&tracks)?, crs_of(&crs)?, tolerance_m)
         }
         InspectCommand::Topology {
             a,

@@ -10,6 +10,7 @@ pub mod lines;
 pub mod markers;
 mod plane;
 pub mod topology;
+pub mod tracks;
 
 use geo::{MapCoords, MultiPolygon};
 use serde_json::Value;
@@ -119,7 +120,7 @@ pub mod commands {
     use serde_json::Value;
 
     use super::markers::{compare_markers, read_observations, read_registered_markers};
-    use super::{BoundaryError, lines, read_division_shapes, topology};
+    use super::{BoundaryError, lines, read_division_shapes, topology, tracks};
     use crate::geo::Crs;
 
     /// `inspect lines`: every pair of adjacent divisions in the file and their line.
@@ -140,6 +141,24 @@ pub mod commands {
         let observed = read_observations(observed, crs)?;
         let findings = compare_markers(&registered, &observed, tolerance_m);
         Ok(serde_json::to_value(findings).expect("findings serialise"))
+    }
+
+    /// `inspect tracks`: each surveyed track's offset from the official line.
+    pub fn tracks(
+        line: &str,
+        surveyed: &str,
+        crs: Crs,
+        tolerance_m: f64,
+    ) -> Result<Value, BoundaryError> {
+        let line = geo::MultiLineString::new(
+            tracks::read_line_features(line, crs)?
+                .into_iter()
+                .map(|(_, part)| part)
+                .collect(),
+        );
+        let surveyed = tracks::read_line_features(surveyed, crs)?;
+        let offsets = tracks::track_offsets(&line, &surveyed, tolerance_m);
+        Ok(serde_json::to_value(offsets).expect("offsets serialise"))
     }
 
     /// `inspect topology`: overlaps and gaps between the polygons of two files (each

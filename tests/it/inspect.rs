@@ -335,3 +335,83 @@ fn topology_of_nanxun_and_tongxiang_in_gcj02() {
         );
     }
 }
+
+#[test]
+fn track_offsets_match_constructed_perpendicular_offsets() {
+    let start = (121.55, 29.75);
+    let line: Vec<(f64, f64)> = (0..=20)
+        .map(|step| vincenty_destination(start, 30.0, f64::from(step) * 100.0))
+        .collect();
+    let offset_point = |index: usize, metres: f64| vincenty_destination(line[index], 120.0, metres);
+    let full: Vec<(f64, f64)> = (0..=20)
+        .map(|index| {
+            let metres = match index {
+                10 => 7.5,
+                9 | 11 => 3.0,
+                _ => 0.0,
+            };
+            offset_point(index, metres)
+        })
+        .collect();
+    let half: Vec<(f64, f64)> = (0..=10).map(|index| offset_point(index, 2.0)).collect();
+    let coordinates = |points: &[(f64, f64)]| {
+        Value::from(
+            points
+                .iter()
+                .map(|&(lon, lat)| Value::from(vec![lon, lat]))
+                .collect::<Vec<_>>(),
+        )
+    };
+    let directory = tempfile::tempdir().unwrap();
+    let line_path = directory.path().join("line.geojson");
+    let tracks_path = directory.path().join("tracks.geojson");
+    std::fs::write(
+        &line_path,
+        serde_json::json!({"type": "LineString", "coordinates": coordinates(&line)}).to_string(),
+    )
+    .unwrap();
+    std::fs::write(
+        &tracks_path,
+        serde_json::json!({"type": "FeatureCollection", "features": [
+            {"type": "Feature", "properties": {"name": "whole line"},
+             "geometry": {"type": "LineString", "coordinates": coordinates(&full)}},
+            {"type": "Feature", "properties": {"name": "first half"},
+             "geometry": {"type": "LineString", "coordinates": coordinates(&half)}},
+        ]})
+        .to_string(),
+    )
+    .unwrap();
+    let offsets = inspect(&[
+        "tracks",
+        "--line",
+        line_path.to_str().unwrap(),
+        "--tracks",
+        tracks_path.to_str().unwrap(),
+    ]);
+    let whole = &offsets[0];
+    assert_eq!(whole["track"], "whole line");
+    assert!(
+        (whole["max_offset_m"].as_f64().unwrap() - 7.5).abs() < 0.05,
+        "{whole}"
+    );
+    assert!(
+        (whole["hausdorff_m"].as_f64().unwrap() - 7.5).abs() < 0.05,
+        "{whole}"
+    );
+    assert_eq!(whole["exceeds_tolerance"], true);
+    let first_half = &offsets[1];
+    assert!(
+        (first_half["max_offset_m"].as_f64().unwrap() - 2.0).abs() < 0.05,
+        "{first_half}"
+    );
+    // Not charged for the half of the line it did not walk.
+    assert!(
+        (first_half["hausdorff_m"].as_f64().unwrap() - 2.0).abs() < 0.05,
+        "{first_half}"
+    );
+    assert!(
+        (first_half["length_m"].as_f64().unwrap() - 1000.0).abs() < 1.0,
+        "{first_half}"
+    );
+    assert_eq!(first_half["exceeds_tolerance"], false);
+}
