@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::boundary::county_lines::CountyLines;
 use crate::config::Config;
 use crate::domain::division::Division;
 use crate::doorplate::DoorplateService;
@@ -49,6 +50,7 @@ pub struct Opened {
     pub matcher: Arc<MatchEngine>,
     pub geocoder: Arc<Geocoder>,
     pub doorplates: Arc<DoorplateService>,
+    pub boundaries: Arc<CountyLines>,
     pub reference_loaded: bool,
     pub demo_rows_loaded: u64,
 }
@@ -99,7 +101,9 @@ pub async fn open_registry(config: &Config) -> Result<Opened, StartupError> {
         &directory_for_polygons,
     );
     tracing::info!(polygons = polygons.len(), "division polygons indexed");
-    let geocoder = Arc::new(Geocoder::new(matcher.clone(), Arc::new(polygons)));
+    let polygons = Arc::new(polygons);
+    let boundaries = Arc::new(CountyLines::new(polygons.clone()));
+    let geocoder = Arc::new(Geocoder::new(matcher.clone(), polygons));
     let doorplates = DoorplateService::open(store.clone(), registry.clone(), config).await?;
     let demo_rows_loaded = if config.load_demo_seed {
         load_demo_seed_if_empty(&registry).await?
@@ -116,6 +120,7 @@ pub async fn open_registry(config: &Config) -> Result<Opened, StartupError> {
         matcher,
         geocoder,
         doorplates,
+        boundaries,
         reference_loaded,
         demo_rows_loaded,
     })

@@ -51,6 +51,7 @@ pub enum ErrorCode {
     InvalidSuccessor,
     UnknownAddress,
     DoorplateNotFound,
+    BoundaryNotFound,
     DoorplateNotCurrent,
     InvalidDoorplateToken,
     DoorplateReplaced,
@@ -73,7 +74,8 @@ impl ErrorCode {
             | AddressNotFound
             | RouteNotFound
             | DoorplateNotFound
-            | InvalidDoorplateToken => StatusCode::NOT_FOUND,
+            | InvalidDoorplateToken
+            | BoundaryNotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             DuplicateAddress | DuplicateSourceId | VersionConflict | AddressRetired
             | DoorplateNotCurrent => StatusCode::CONFLICT,
@@ -120,6 +122,7 @@ impl ErrorCode {
             InvalidSuccessor => "invalid_successor",
             UnknownAddress => "unknown_address",
             DoorplateNotFound => "doorplate_not_found",
+            BoundaryNotFound => "boundary_not_found",
             DoorplateNotCurrent => "doorplate_not_current",
             InvalidDoorplateToken => "invalid_doorplate_token",
             DoorplateReplaced => "doorplate_replaced",
@@ -148,6 +151,8 @@ pub enum RequestError {
     PageSizeTooLarge { requested: u32, maximum: u32 },
     #[error("no route for {0}")]
     RouteNotFound(String),
+    #[error("no boundary line {0:?} between two counties with polygons")]
+    BoundaryNotFound(String),
     #[error("method not allowed")]
     MethodNotAllowed,
 }
@@ -201,6 +206,7 @@ impl Error {
                 RequestError::InvalidCursor => ErrorCode::InvalidCursor,
                 RequestError::PageSizeTooLarge { .. } => ErrorCode::PageSizeTooLarge,
                 RequestError::RouteNotFound(_) => ErrorCode::RouteNotFound,
+                RequestError::BoundaryNotFound(_) => ErrorCode::BoundaryNotFound,
                 RequestError::MethodNotAllowed => ErrorCode::MethodNotAllowed,
             },
             Error::Batch(error) => match error {
@@ -393,6 +399,7 @@ mod tests {
             InvalidSuccessor,
             UnknownAddress,
             DoorplateNotFound,
+            BoundaryNotFound,
             DoorplateNotCurrent,
             InvalidDoorplateToken,
             DoorplateReplaced,

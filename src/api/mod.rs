@@ -3,6 +3,7 @@
 pub mod addresses;
 pub mod audit;
 pub(crate) mod batch_stream;
+pub mod boundaries;
 pub mod codes;
 pub mod compare;
 pub mod divisions;
@@ -41,6 +42,7 @@ pub struct AppState {
     pub matcher: Arc<MatchEngine>,
     pub geocoder: Arc<Geocoder>,
     pub doorplates: Arc<DoorplateService>,
+    pub boundaries: Arc<crate::boundary::county_lines::CountyLines>,
     pub keys: Arc<KeyVerifier>,
     pub config: Arc<Config>,
     pub metrics: Arc<metrics::Metrics>,
@@ -54,6 +56,7 @@ impl AppState {
             matcher: opened.matcher.clone(),
             geocoder: opened.geocoder.clone(),
             doorplates: opened.doorplates.clone(),
+            boundaries: opened.boundaries.clone(),
             keys,
             config: Arc::new(config),
             metrics: Arc::default(),
@@ -122,6 +125,12 @@ pub fn router(state: AppState) -> Router {
             get(doorplates::plate_face_svg),
         )
         .route("/doorplates/{id}/scans", get(doorplates::plate_scans))
+        .route("/boundaries", get(boundaries::list_lines))
+        .route("/boundaries/{id}", get(boundaries::get_line))
+        .route(
+            "/boundaries/{id}/misplaced-addresses",
+            get(boundaries::misplaced_addresses),
+        )
         .route("/audit", get(audit::audit_log));
     let cors = cors_layer(&state.config);
     Router::new()

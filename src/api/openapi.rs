@@ -8,8 +8,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_swagger_ui::SwaggerUi;
 
 use super::{
-    AppState, addresses, audit, codes, compare, divisions, doorplates, geocoding, matching, scan,
-    suggest, system,
+    AppState, addresses, audit, boundaries, codes, compare, divisions, doorplates, geocoding,
+    matching, scan, suggest, system,
 };
 
 #[derive(OpenApi)]
@@ -52,6 +52,9 @@ use super::{
         doorplates::plate_scans,
         doorplates::scan_statistics,
         scan::scan_plate,
+        boundaries::list_lines,
+        boundaries::get_line,
+        boundaries::misplaced_addresses,
     ),
     modifiers(&BearerKey),
     tags(
@@ -60,6 +63,7 @@ use super::{
         (name = "matching", description = "Free-text addresses to components and standard codes"),
         (name = "geocoding", description = "Points to divisions and addresses, and back; WGS84/CGCS2000, GCJ-02 and BD-09"),
         (name = "doorplates", description = "Digital doorplates (数字门牌): plates, QR codes, the public scan and its log"),
+        (name = "boundaries", description = "County boundary lines (界线) of the registry's polygons"),
         (name = "audit", description = "Who changed what"),
         (name = "system", description = "Health and metrics"),
     )

@@ -6,6 +6,7 @@
 //! (GCJ-02, BD-09) are converted to WGS84 on reading; no computation ever runs on them.
 //! Distances and areas are geodesic, on the WGS84 ellipsoid.
 
+pub mod county_lines;
 pub mod lines;
 pub mod markers;
 mod plane;

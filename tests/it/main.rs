@@ -8,6 +8,7 @@ mod api_compare;
 mod api_divisions;
 mod api_matching;
 mod api_suggest;
+mod boundaries;
 mod cli;
 mod conformance;
 mod doorplate_browser;
