@@ -5,11 +5,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use super::extract::{EditorKey, JsonBody, PathParams, QueryParams};
+use super::extract::{EditorKey, JsonBody, PathParams, QueryParams, division_prefix_parameter};
 use super::{AppState, cursor, page_size};
 use crate::domain::address::{AddressStatus, StandardAddress};
 use crate::domain::code::validate_address_code;
-use crate::domain::division::DivisionCode;
 use crate::error::{ErrorBody, RequestError, Result};
 use crate::registry::{AddressDraft, AddressPatch};
 use crate::store::{AddressFilter, AddressVersion};
@@ -138,15 +137,7 @@ pub async fn list_addresses(
     QueryParams(query): QueryParams<AddressListQuery>,
 ) -> Result<Json<AddressPage>> {
     let limit = page_size(query.limit, 100, 1000)?;
-    let division_prefix = query
-        .division
-        .as_deref()
-        .map(|code| {
-            let code = DivisionCode::parse(code)?;
-            let digits = code.implied_level().significant_digits();
-            Ok::<_, crate::error::Error>(code.as_str()[..digits].to_owned())
-        })
-        .transpose()?;
+    let division_prefix = division_prefix_parameter(query.division.as_deref())?;
     let status = query
         .status
         .as_deref()

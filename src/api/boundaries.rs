@@ -7,11 +7,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::extract::{PathParams, QueryParams};
+use super::extract::{PathParams, QueryParams, division_prefix_parameter};
 use super::geocoding::crs_parameter;
 use crate::boundary::county_lines::{MAX_MISPLACED_WITHIN_M, MisplacedAddress, line_id};
 use crate::boundary::lines::BoundaryLine;
-use crate::domain::division::DivisionCode;
 use crate::error::{ErrorBody, RequestError, Result};
 use crate::geo::{Crs, round_degrees};
 use crate::matching::DivisionSummary;
@@ -84,14 +83,7 @@ pub async fn list_lines(
     State(state): State<AppState>,
     QueryParams(query): QueryParams<LineListQuery>,
 ) -> Result<Json<LineList>> {
-    let prefix = match query.division.as_deref() {
-        None => None,
-        Some(text) => {
-            let code = DivisionCode::parse(text)?;
-            let digits = code.implied_level().significant_digits();
-            Some(code.as_str()[..digits].to_owned())
-        }
-    };
+    let prefix = division_prefix_parameter(query.division.as_deref())?;
     let lines = state
         .boundaries
         .lines()

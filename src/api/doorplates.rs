@@ -9,9 +9,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
-use super::extract::{AdminKey, EditorKey, JsonBody, PathParams, QueryParams};
+use super::extract::{
+    AdminKey, EditorKey, JsonBody, PathParams, QueryParams, division_prefix_parameter,
+};
 use super::page_size;
-use crate::domain::division::{DivisionCode, DivisionLevel};
+use crate::domain::division::DivisionLevel;
 use crate::domain::doorplate::PlateSize;
 use crate::doorplate::{BatchPlateOutcome, PlateRequest, PlateView};
 use crate::error::{ErrorBody, RequestError, Result};
@@ -362,14 +364,7 @@ pub async fn scan_statistics(
             ))
         })?,
     };
-    let division_prefix = match params.division.as_deref() {
-        None => None,
-        Some(text) => {
-            let code = DivisionCode::parse(text)?;
-            let digits = code.implied_level().significant_digits();
-            Some(code.as_str()[..digits].to_owned())
-        }
-    };
+    let division_prefix = division_prefix_parameter(params.division.as_deref())?;
     let query = ScanStatisticsQuery {
         division_prefix,
         group_digits: level.significant_digits(),

@@ -142,3 +142,15 @@ pub(crate) fn checked_column(
     }
     Ok(column)
 }
+
+/// A `division` filter parameter: the significant digits of the code (`3302` for
+/// 宁波市), so a prefix comparison selects the division and everything under it.
+pub(crate) fn division_prefix_parameter(value: Option<&str>) -> Result<Option<String>, Error> {
+    value
+        .map(|text| {
+            let code = crate::domain::division::DivisionCode::parse(text)?;
+            let digits = code.implied_level().significant_digits();
+            Ok(code.as_str()[..digits].to_owned())
+        })
+        .transpose()
+}
