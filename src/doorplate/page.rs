@@ -6,6 +6,7 @@ use std::fmt::Write;
 
 use super::render::escape_xml as escape;
 use super::{CurrentPlate, ScanView};
+use crate::domain::address::AddressStatus;
 use crate::geo::Crs;
 
 const STYLE: &str = "body{margin:0;font-family:system-ui,'PingFang SC','Noto Sans CJK SC','Microsoft YaHei',sans-serif;\
@@ -93,6 +94,9 @@ fn successor_notice(view: &ScanView) -> String {
             escape(&successor.address),
             escape(&successor.code),
         ),
+        None if view.address.status == AddressStatus::Retired => {
+            "<section class=\"notice\">此地址已停用，没有后继地址。</section>".to_owned()
+        }
         None => String::new(),
     }
 }
@@ -147,6 +151,42 @@ pub fn rate_limited_page(retry_after_seconds: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn view(status: AddressStatus) -> ScanView {
+        use super::super::{PublicAddress, PublicPlate};
+        use crate::domain::division::DivisionLevel;
+        use crate::domain::doorplate::{PlateSize, PlateStatus};
+        ScanView {
+            plate: PublicPlate {
+                serial: "330212-00000001".into(),
+                status: PlateStatus::Issued,
+                size: PlateSize::Small,
+            },
+            address: PublicAddress {
+                code: "33021200100000000019".into(),
+                address: "浙江省宁波市鄞州区下应街道天童南路<588>号".into(),
+                status,
+                division: crate::matching::DivisionSummary {
+                    code: "330212001000".into(),
+                    level: DivisionLevel::Town,
+                    names: vec!["浙江省".into(), "宁波市".into()],
+                },
+                lon: None,
+                lat: None,
+                successor: None,
+            },
+        }
+    }
+
+    #[test]
+    fn a_retired_address_without_successor_says_so_and_text_is_escaped() {
+        let page = current_plate_page(&view(AddressStatus::Retired));
+        assert!(page.contains("此地址已停用，没有后继地址"));
+        assert!(page.contains("天童南路&lt;588&gt;号") && !page.contains("<588>"));
+        assert!(page.contains("未登记坐标"));
+        let page = current_plate_page(&view(AddressStatus::Active));
+        assert!(!page.contains("此地址已停用"));
+    }
 
     #[test]
     fn names_in_map_links_are_percent_encoded() {
