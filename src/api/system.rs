@@ -40,6 +40,11 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse>
             "Divisions in the in-memory tree.",
             divisions as f64,
         ),
+        (
+            "yzt_doorplate_scans_dropped",
+            "Plate scans not logged because the scan log's buffer was full (the store was unreachable).",
+            state.doorplates.scans_dropped() as f64,
+        ),
     ]);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body))
 }

@@ -149,6 +149,7 @@ async fn service_documents_and_measures_itself(store: TestStore) {
         "yzt_http_requests_total{method=\"GET\",route=\"/v1/divisions/{code}\",status=\"200\"} 1"
     ));
     assert!(metrics.contains("yzt_addresses 0"));
+    assert!(metrics.contains("yzt_doorplate_scans_dropped 0"));
 
     let (status, body) = app.get("/no/such/route").await;
     assert_eq!(
