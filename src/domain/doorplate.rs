@@ -84,6 +84,9 @@ impl PlateStatus {
     }
 }
 
+/// Plate ids fit in 40 bits: the QR token carries the id in five bytes.
+pub const MAX_PLATE_ID: i64 = (1 << 40) - 1;
+
 /// A stored plate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Doorplate {

@@ -32,7 +32,7 @@ use crate::registry::Registry;
 use crate::store::{Actor, Store, StoreError};
 use render::RenderError;
 use scans::{ScanLog, ScanRateLimiter};
-use token::{MAX_PLATE_ID, PlateTokens};
+use token::PlateTokens;
 
 const SECRET_META_KEY: &str = "doorplate_secret";
 pub const MAX_BATCH_PLATES: usize = 10_000;
@@ -133,6 +133,19 @@ pub struct DoorplateService {
     followed_audit_id: AtomicI64,
 }
 
+/// Whether a base URL names this machine or every interface (the default `http://{listen}`),
+/// which a phone scanning a plate on the street cannot open.
+fn only_reachable_here(base_url: &str) -> bool {
+    let host = base_url
+        .split_once("://")
+        .map_or(base_url, |(_, rest)| rest);
+    let host = match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    };
+    matches!(host, "localhost" | "0.0.0.0" | "[::]" | "[::1]") || host.starts_with("127.")
+}
+
 /// The configured secret, or the one kept in the store, generated on first start.
 async fn plate_secret(store: &dyn Store, config: &Config) -> Result<Vec<u8>, StoreError> {
     if let Some(secret) = &config.doorplate_secret {
@@ -184,6 +197,12 @@ impl DoorplateService {
             limiter: ScanRateLimiter::new(config.scan_rate_per_minute),
             followed_audit_id: AtomicI64::new(followed_audit_id),
         });
+        if only_reachable_here(&config.public_base_url) {
+            tracing::warn!(
+                public_base_url = %config.public_base_url,
+                "plate QR codes will point at an address phones cannot reach; set YZT_PUBLIC_BASE_URL before printing plates"
+            );
+        }
         service.scan_log.spawn_flusher();
         service.spawn_change_follower();
         Ok(service)
@@ -245,8 +264,12 @@ impl DoorplateService {
         }
     }
 
-    /// The address a new plate goes on: it exists and is current.
-    fn plate_target(&self, address_code: &str) -> Result<NewDoorplate, DoorplateError> {
+    /// A new plate of `size` for the address, which must exist and be current.
+    fn plate_target(
+        &self,
+        address_code: &str,
+        size: PlateSize,
+    ) -> Result<NewDoorplate, DoorplateError> {
         let code = validate_address_code(address_code.trim())?.code;
         let index = self
             .registry
@@ -265,24 +288,9 @@ impl DoorplateService {
         Ok(NewDoorplate {
             division_code: crate::index::divisions::format_code(address.division),
             address_code: code,
-            size: PlateSize::Medium,
+            size,
             replaces: None,
         })
-    }
-
-    fn check_id_space(&self, plates: usize) -> Result<(), DoorplateError> {
-        let highest = self
-            .plates
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .keys()
-            .max()
-            .copied()
-            .unwrap_or(0);
-        if highest + plates as i64 > MAX_PLATE_ID {
-            return Err(StoreError::Database("the plate id space is exhausted".into()).into());
-        }
-        Ok(())
     }
 
     pub async fn issue(
@@ -290,9 +298,7 @@ impl DoorplateService {
         request: &PlateRequest,
         actor: &Actor,
     ) -> Result<PlateView, DoorplateError> {
-        let mut plate = self.plate_target(&request.address_code)?;
-        plate.size = request.size;
-        self.check_id_space(1)?;
+        let plate = self.plate_target(&request.address_code, request.size)?;
         let issued = self.store.issue_doorplates(&[plate], actor).await?;
         self.remember(&issued.iter().collect::<Vec<_>>());
         let plate = issued.into_iter().next().expect("one plate issued");
@@ -315,9 +321,8 @@ impl DoorplateService {
         let mut valid = Vec::new();
         let mut valid_rows = Vec::new();
         for (index, request) in requests.iter().enumerate() {
-            match self.plate_target(&request.address_code) {
-                Ok(mut plate) => {
-                    plate.size = request.size;
+            match self.plate_target(&request.address_code, request.size) {
+                Ok(plate) => {
                     valid.push(plate);
                     valid_rows.push(index);
                     outcomes.push(None);
@@ -334,7 +339,6 @@ impl DoorplateService {
             }
         }
         if !valid.is_empty() {
-            self.check_id_space(valid.len())?;
             let issued = self.store.issue_doorplates(&valid, actor).await?;
             self.remember(&issued.iter().collect::<Vec<_>>());
             for (index, plate) in valid_rows.into_iter().zip(issued) {
@@ -399,8 +403,8 @@ impl DoorplateService {
             .doorplate(id)
             .await?
             .ok_or(StoreError::DoorplateNotFound { id })?;
-        self.plate_target(&current.address_code)?;
-        self.check_id_space(1)?;
+        // The address must still be current for a new plate to go on it.
+        self.plate_target(&current.address_code, current.size)?;
         let ending = PlateEnding::Replace {
             reason: reason
                 .map(|r| r.trim().to_owned())
@@ -411,5 +415,29 @@ impl DoorplateService {
         let replacement = replacement.expect("a replacement is issued");
         self.remember(&[&ended, &replacement]);
         Ok((self.view(ended), self.view(replacement)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::only_reachable_here;
+
+    #[test]
+    fn local_base_urls_are_recognised() {
+        for url in [
+            "http://127.0.0.1:8080",
+            "http://0.0.0.0:8080",
+            "http://localhost",
+            "http://[::1]:80",
+        ] {
+            assert!(only_reachable_here(url), "{url}");
+        }
+        for url in [
+            "https://dm.mca.gov.cn",
+            "http://10.2.3.4:8080",
+            "https://dm.example.cn:8443",
+        ] {
+            assert!(!only_reachable_here(url), "{url}");
+        }
     }
 }

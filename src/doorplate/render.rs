@@ -172,14 +172,14 @@ pub fn plate_svg(face: &PlateFace<'_>, offset_mm: Option<(u32, u32)>) -> String 
     let qr_y = (height - qr_side) / 2.0;
     let text_left = margin * 1.5;
     let text_width = (qr_x - margin * 0.5 - text_left).max(1.0);
-    let name_ems = text_ems(&name_line_of(face));
+    let name_line = name_line_of(face);
+    let name_ems = text_ems(&name_line);
     // A long name first gets a smaller font (down to 60%), and only then narrower glyphs.
     let name_size = (height * 0.24).min((text_width / name_ems).max(height * 0.24 * 0.6));
     let division_size = height * 0.09;
     let serial_size = height * 0.055;
     let outer = face.qr.outer_width() as f64;
     let module = qr_side / outer;
-    let name_line = name_line_of(face);
     let placement = match offset_mm {
         Some((x, y)) => format!(r#" x="{x}" y="{y}""#),
         None => String::new(),

@@ -12,7 +12,6 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -112,11 +111,6 @@ impl ScanLog {
             }
         })
     }
-}
-
-/// The UTC day number of now, for [`ScanLog::client_hash`].
-pub fn today() -> i64 {
-    Utc::now().timestamp().div_euclid(86_400)
 }
 
 /// A coarse client family from the User-Agent; nothing finer is kept.

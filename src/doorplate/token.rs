@@ -16,10 +16,10 @@ use subtle::ConstantTimeEq;
 const FORMAT_V1: u8 = 1;
 const ID_BYTES: usize = 5;
 const MAC_BYTES: usize = 9;
+const _: () = assert!(MAX_PLATE_ID == (1 << (8 * ID_BYTES)) - 1);
 const TOKEN_BYTES: usize = 1 + ID_BYTES + MAC_BYTES;
 pub const TOKEN_CHARS: usize = TOKEN_BYTES / 3 * 4;
-/// The largest plate id a token can carry (2^40 - 1).
-pub const MAX_PLATE_ID: i64 = (1 << (8 * ID_BYTES)) - 1;
+pub use crate::domain::doorplate::MAX_PLATE_ID;
 /// Keeps plate MACs apart from anything else the same secret might sign.
 const DOMAIN: &[u8] = b"yizhitong doorplate v1";
 

@@ -211,12 +211,22 @@ macro_rules! doorplate_store {
                     .transpose()
             }
 
-            /// Allocation is safe: every registry writer holds the backend's write lock.
-            async fn next_doorplate_id(&mut self) -> Result<i64, $crate::store::StoreError> {
+            /// The first of `count` new plate ids. Allocation is safe: every registry
+            /// writer holds the backend's write lock.
+            async fn next_doorplate_ids(
+                &mut self,
+                count: usize,
+            ) -> Result<i64, $crate::store::StoreError> {
                 let last: Option<i64> = sqlx::query_scalar("SELECT max(id) FROM doorplates")
                     .fetch_one(&mut *self.transaction)
                     .await?;
-                Ok(last.unwrap_or(0) + 1)
+                let first = last.unwrap_or(0) + 1;
+                if first - 1 + count as i64 > $crate::domain::doorplate::MAX_PLATE_ID {
+                    return Err($crate::store::StoreError::Database(
+                        "the plate id space is exhausted".into(),
+                    ));
+                }
+                Ok(first)
             }
 
             async fn insert_doorplates(
@@ -258,7 +268,7 @@ macro_rules! doorplate_store {
             ) -> Result<Vec<$crate::domain::doorplate::Doorplate>, $crate::store::StoreError> {
                 use $crate::store::writes::WriteTransaction;
                 let mut write = self.begin_write().await?;
-                let first_id = write.next_doorplate_id().await?;
+                let first_id = write.next_doorplate_ids(plates.len()).await?;
                 let now = chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 6);
                 let issued: Vec<_> = plates
                     .iter()
@@ -315,7 +325,7 @@ macro_rules! doorplate_store {
                         None
                     }
                     PlateEnding::Replace { reason, size } => {
-                        let new_id = write.next_doorplate_id().await?;
+                        let new_id = write.next_doorplate_ids(1).await?;
                         let plate = $crate::store::doorplates::new_plate(
                             &NewDoorplate {
                                 address_code: before.address_code.clone(),
