@@ -252,6 +252,9 @@ impl Config {
     }
 }
 
+/// Longer base URLs make the QR symbol on a small plate too dense to scan reliably.
+const MAX_PUBLIC_BASE_URL_BYTES: usize = 64;
+
 /// A base URL for plate QR codes: http or https, a host, no path, query or trailing slash.
 fn checked_base_url(url: String) -> Result<String, ConfigError> {
     let trimmed = url.trim_end_matches('/');
@@ -259,13 +262,19 @@ fn checked_base_url(url: String) -> Result<String, ConfigError> {
         .strip_prefix("https://")
         .or_else(|| trimmed.strip_prefix("http://"));
     match rest {
-        Some(host) if !host.is_empty() && !host.contains(['/', '?', '#', ' ']) => {
+        Some(host)
+            if !host.is_empty()
+                && !host.contains(['/', '?', '#', ' '])
+                && trimmed.len() <= MAX_PUBLIC_BASE_URL_BYTES =>
+        {
             Ok(trimmed.to_owned())
         }
         _ => Err(ConfigError::Value {
             name: "YZT_PUBLIC_BASE_URL",
             value: url,
-            reason: "expected http(s)://HOST[:PORT] with no path".into(),
+            reason: format!(
+                "expected http(s)://HOST[:PORT] with no path, at most {MAX_PUBLIC_BASE_URL_BYTES} bytes"
+            ),
         }),
     }
 }
@@ -341,6 +350,10 @@ mod tests {
         for (name, value) in [
             ("YZT_PUBLIC_BASE_URL", "dm.example.cn"),
             ("YZT_PUBLIC_BASE_URL", "https://dm.example.cn/d"),
+            (
+                "YZT_PUBLIC_BASE_URL",
+                "https://a-very-long-host-name-that-would-make-the-plate-qr-far-too-dense.example.gov.cn",
+            ),
             ("YZT_DOORPLATE_SECRET", "short"),
         ] {
             let environment = FakeEnvironment(HashMap::from([(name, value)]));
