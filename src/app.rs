@@ -5,13 +5,13 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::boundary::county_lines::CountyLines;
 use crate::config::Config;
 use crate::domain::division::Division;
 use crate::doorplate::DoorplateService;
 use crate::geocoding::Geocoder;
 use crate::index::divisions::DivisionDirectory;
 use crate::index::polygons::DivisionPolygons;
+use crate::inspection::county_lines::CountyLines;
 use crate::matching::MatchEngine;
 use crate::reference::{
     EMBEDDED_DEMO_SEED, EMBEDDED_PARSER_MODEL, ReferenceData, ReferenceError, ReferenceSource,

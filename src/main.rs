@@ -91,7 +91,7 @@ enum InspectCommand {
         #[arg(long)]
         observed: PathBuf,
         /// Displacement allowed before a marker is flagged, in metres.
-        #[arg(long, default_value_t = yizhitong::boundary::markers::DEFAULT_MARKER_TOLERANCE_M)]
+        #[arg(long, default_value_t = yizhitong::inspection::markers::DEFAULT_MARKER_TOLERANCE_M)]
         tolerance_m: f64,
         /// Coordinate system of both files.
         #[arg(long, default_value = "wgs84")]
@@ -107,7 +107,7 @@ enum InspectCommand {
         #[arg(long, default_value = "wgs84")]
         crs: String,
         /// Offset allowed before a track is flagged, in metres.
-        #[arg(long, default_value_t = yizhitong::boundary::tracks::DEFAULT_LINE_TOLERANCE_M)]
+        #[arg(long, default_value_t = yizhitong::inspection::tracks::DEFAULT_LINE_TOLERANCE_M)]
         tolerance_m: f64,
     },
     /// Overlaps, gaps and the largest offset between two neighbours' polygons.
@@ -120,7 +120,7 @@ enum InspectCommand {
         #[arg(long, default_value = "wgs84")]
         crs: String,
         /// Openings narrower than twice this along the common border are gaps (metres).
-        #[arg(long, default_value_t = yizhitong::boundary::topology::DEFAULT_GAP_WIDTH_M)]
+        #[arg(long, default_value_t = yizhitong::inspection::topology::DEFAULT_GAP_WIDTH_M)]
         gap_width_m: f64,
     },
 }
@@ -258,7 +258,7 @@ async fn run(cli: Cli) -> Result<(), String> {
 }
 
 fn inspect(command: InspectCommand) -> Result<(), String> {
-    use yizhitong::boundary::commands;
+    use yizhitong::inspection::commands;
     let read = |path: &PathBuf| {
         std::fs::read_to_string(path)
             .map_err(|error| format!("cannot read {}: {error}", path.display()))

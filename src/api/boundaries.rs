@@ -9,10 +9,10 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::extract::{PathParams, QueryParams, division_prefix_parameter};
 use super::geocoding::crs_parameter;
-use crate::boundary::county_lines::{MAX_MISPLACED_WITHIN_M, MisplacedAddress, line_id};
-use crate::boundary::lines::BoundaryLine;
 use crate::error::{ErrorBody, RequestError, Result};
 use crate::geo::{Crs, round_degrees};
+use crate::inspection::county_lines::{MAX_MISPLACED_WITHIN_M, MisplacedAddress, line_id};
+use crate::inspection::lines::BoundaryLine;
 use crate::matching::DivisionSummary;
 
 const DEFAULT_MISPLACED_WITHIN_M: f64 = 500.0;

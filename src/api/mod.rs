@@ -42,7 +42,7 @@ pub struct AppState {
     pub matcher: Arc<MatchEngine>,
     pub geocoder: Arc<Geocoder>,
     pub doorplates: Arc<DoorplateService>,
-    pub boundaries: Arc<crate::boundary::county_lines::CountyLines>,
+    pub boundaries: Arc<crate::inspection::county_lines::CountyLines>,
     pub keys: Arc<KeyVerifier>,
     pub config: Arc<Config>,
     pub metrics: Arc<metrics::Metrics>,
