@@ -12,6 +12,7 @@ use crate::geocoding::Geocoder;
 use crate::index::divisions::DivisionDirectory;
 use crate::index::polygons::DivisionPolygons;
 use crate::inspection::county_lines::CountyLines;
+use crate::inspection::service::InspectionService;
 use crate::matching::MatchEngine;
 use crate::reference::{
     EMBEDDED_DEMO_SEED, EMBEDDED_PARSER_MODEL, ReferenceData, ReferenceError, ReferenceSource,
@@ -51,6 +52,7 @@ pub struct Opened {
     pub geocoder: Arc<Geocoder>,
     pub doorplates: Arc<DoorplateService>,
     pub boundaries: Arc<CountyLines>,
+    pub inspections: Arc<InspectionService>,
     pub reference_loaded: bool,
     pub demo_rows_loaded: u64,
 }
@@ -104,6 +106,11 @@ pub async fn open_registry(config: &Config) -> Result<Opened, StartupError> {
     let polygons = Arc::new(polygons);
     let boundaries = Arc::new(CountyLines::new(polygons.clone()));
     let geocoder = Arc::new(Geocoder::new(matcher.clone(), polygons));
+    let inspections = Arc::new(InspectionService::new(
+        store.clone(),
+        boundaries.clone(),
+        registry.clone(),
+    ));
     let doorplates = DoorplateService::open(store.clone(), registry.clone(), config).await?;
     let demo_rows_loaded = if config.load_demo_seed {
         load_demo_seed_if_empty(&registry).await?
@@ -121,6 +128,7 @@ pub async fn open_registry(config: &Config) -> Result<Opened, StartupError> {
         geocoder,
         doorplates,
         boundaries,
+        inspections,
         reference_loaded,
         demo_rows_loaded,
     })

@@ -72,6 +72,14 @@ impl Charset {
         }
     }
 
+    /// Decodes a whole body held in memory, detecting its charset and dropping a BOM.
+    pub fn decode_detected(bytes: &[u8]) -> String {
+        let (text, _) = Charset::detect(bytes)
+            .encoding()
+            .decode_with_bom_removal(bytes);
+        text.into_owned()
+    }
+
     /// The charset of input that starts with `prefix`: UTF-8 when it has a UTF-8 byte
     /// order mark or is valid UTF-8 (a multi-byte character cut off by the end of the
     /// sample counts as valid), otherwise GBK. GBK text of any length is almost never

@@ -16,6 +16,8 @@ use crate::domain::code::AddressCodeError;
 use crate::domain::division::DivisionCodeError;
 use crate::doorplate::DoorplateError;
 use crate::geo::{GeoError, UnknownCrs};
+use crate::inspection::BoundaryError;
+use crate::inspection::service::InspectionError;
 use crate::registry::RegistryError;
 use crate::store::StoreError;
 
@@ -57,6 +59,12 @@ pub enum ErrorCode {
     DoorplateReplaced,
     DoorplateRevoked,
     RateLimited,
+    MarkerNotFound,
+    InspectionNotFound,
+    ReportNotFound,
+    InvalidCsv,
+    InvalidGeojson,
+    InvalidRows,
     StoreUnavailable,
     Internal,
 }
@@ -67,7 +75,9 @@ impl ErrorCode {
         match self {
             InvalidRequest | InvalidJson | InvalidDivisionCode | InvalidAddressCode
             | InvalidAddress | InvalidCoordinates | UnknownCrs | RadiusOutOfRange
-            | InvalidCursor | PageSizeTooLarge => StatusCode::BAD_REQUEST,
+            | InvalidCursor | PageSizeTooLarge | InvalidCsv | InvalidGeojson => {
+                StatusCode::BAD_REQUEST
+            }
             MissingApiKey | InvalidApiKey => StatusCode::UNAUTHORIZED,
             InsufficientRole => StatusCode::FORBIDDEN,
             DivisionNotFound
@@ -75,7 +85,10 @@ impl ErrorCode {
             | RouteNotFound
             | DoorplateNotFound
             | InvalidDoorplateToken
-            | BoundaryNotFound => StatusCode::NOT_FOUND,
+            | BoundaryNotFound
+            | MarkerNotFound
+            | InspectionNotFound
+            | ReportNotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             DuplicateAddress | DuplicateSourceId | VersionConflict | AddressRetired
             | DoorplateNotCurrent => StatusCode::CONFLICT,
@@ -83,7 +96,7 @@ impl ErrorCode {
             RateLimited => StatusCode::TOO_MANY_REQUESTS,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            UnknownDivision | DivisionRetired | InvalidSuccessor | UnknownAddress => {
+            UnknownDivision | DivisionRetired | InvalidSuccessor | UnknownAddress | InvalidRows => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -128,6 +141,12 @@ impl ErrorCode {
             DoorplateReplaced => "doorplate_replaced",
             DoorplateRevoked => "doorplate_revoked",
             RateLimited => "rate_limited",
+            MarkerNotFound => "marker_not_found",
+            InspectionNotFound => "inspection_not_found",
+            ReportNotFound => "report_not_found",
+            InvalidCsv => "invalid_csv",
+            InvalidGeojson => "invalid_geojson",
+            InvalidRows => "invalid_rows",
             StoreUnavailable => "store_unavailable",
             Internal => "internal",
         }
@@ -180,6 +199,8 @@ pub enum Error {
     Geo(#[from] GeoError),
     #[error(transparent)]
     Doorplate(#[from] DoorplateError),
+    #[error(transparent)]
+    Inspection(#[from] InspectionError),
 }
 
 impl Error {
@@ -235,6 +256,17 @@ impl Error {
                 DoorplateError::Store(error) => store_error_code(error),
                 DoorplateError::Render(_) => ErrorCode::Internal,
             },
+            Error::Inspection(error) => match error {
+                InspectionError::LineNotFound(_) => ErrorCode::BoundaryNotFound,
+                InspectionError::MarkerNotFound { .. } => ErrorCode::MarkerNotFound,
+                InspectionError::RoundNotFound(_) => ErrorCode::InspectionNotFound,
+                InspectionError::ReportNotFound(_) => ErrorCode::ReportNotFound,
+                InspectionError::Invalid(_) => ErrorCode::InvalidRequest,
+                InspectionError::File(BoundaryError::Csv(_)) => ErrorCode::InvalidCsv,
+                InspectionError::File(BoundaryError::Rows(_)) => ErrorCode::InvalidRows,
+                InspectionError::File(_) => ErrorCode::InvalidGeojson,
+                InspectionError::Store(error) => store_error_code(error),
+            },
         }
     }
 
@@ -243,7 +275,11 @@ impl Error {
         match self {
             Error::Registry(RegistryError::Store(error))
             | Error::Store(error)
-            | Error::Doorplate(DoorplateError::Store(error)) => store_error_details(error),
+            | Error::Doorplate(DoorplateError::Store(error))
+            | Error::Inspection(InspectionError::Store(error)) => store_error_details(error),
+            Error::Inspection(InspectionError::File(BoundaryError::Rows(rows))) => {
+                Some(serde_json::json!({ "rows": rows }))
+            }
             Error::Doorplate(DoorplateError::AddressCode(error)) => error.details(),
             Error::Doorplate(DoorplateError::AddressRetired { successor_code, .. }) => {
                 Some(serde_json::json!({ "successor_code": successor_code }))

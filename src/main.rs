@@ -123,6 +123,21 @@ enum InspectCommand {
         #[arg(long, default_value_t = yizhitong::inspection::topology::DEFAULT_GAP_WIDTH_M)]
         gap_width_m: f64,
     },
+    /// Writes the stored report of an inspection round from the store (--db), building
+    /// and storing it first when the round has none.
+    Report {
+        /// The round id.
+        #[arg(long)]
+        round: i64,
+        /// Where to write the report; standard output by default.
+        #[arg(long)]
+        output: Option<PathBuf>,
+        #[arg(long, default_value = "html", value_parser = ["html", "json", "geojson"])]
+        format: String,
+        /// Build the report afresh from the register as it stands, replacing the stored one.
+        #[arg(long)]
+        rebuild: bool,
+    },
 }
 
 #[derive(clap::Args)]
@@ -245,6 +260,12 @@ async fn run(cli: Cli) -> Result<(), String> {
             None => match_lines(config, arguments.limit).await,
             Some(input) => match_file(config, input, arguments).await,
         },
+        Command::Inspect(InspectCommand::Report {
+            round,
+            output,
+            format,
+            rebuild,
+        }) => inspect_report(config, round, output, &format, rebuild).await,
         Command::Inspect(command) => inspect(command),
         Command::Db(DbCommand::Migrate) => {
             let store = open_store(&config.database_url, &config.data_dir)
@@ -317,9 +338,47 @@ fn inspect(command: InspectCommand) -> Result<(), String> {
             }
             commands::topology(&read(&a)?, &read(&b)?, crs_of(&crs)?, gap_width_m)
         }
+        InspectCommand::Report { .. } => unreachable!("run() sends reports to inspect_report"),
     }
     .map_err(|error| error.to_string())?;
     println!("{output}");
+    Ok(())
+}
+
+async fn inspect_report(
+    config: Config,
+    round: i64,
+    output: Option<PathBuf>,
+    format: &str,
+    rebuild: bool,
+) -> Result<(), String> {
+    let opened = open_registry(&config)
+        .await
+        .map_err(|error| error.to_string())?;
+    let actor = Actor::command_line("inspect report");
+    let report = if rebuild {
+        opened.inspections.build_report(round, &actor).await
+    } else {
+        opened.inspections.report_or_build(round, &actor).await
+    }
+    .map_err(|error| error.to_string())?;
+    let text = match format {
+        "json" => report.json,
+        "geojson" => report.geojson,
+        _ => report.html,
+    };
+    match output {
+        Some(path) => {
+            std::fs::write(&path, text)
+                .map_err(|error| format!("cannot write {}: {error}", path.display()))?;
+            eprintln!(
+                "round {round}: report built {} written to {}",
+                report.built_at.format("%Y-%m-%d %H:%M:%S UTC"),
+                path.display()
+            );
+        }
+        None => println!("{text}"),
+    }
     Ok(())
 }
 

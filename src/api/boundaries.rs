@@ -1,5 +1,6 @@
-//! `/v1/boundaries`: the county boundary lines of the registry's polygons, and the
-//! addresses registered on the wrong side of one.
+//! `/v1/boundaries`: the county boundary lines of the registry's polygons, their
+//! registration (name, agreement, tolerances, official geometry), and the addresses
+//! registered on the wrong side of one.
 
 use axum::Json;
 use axum::extract::State;
@@ -7,15 +8,18 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::extract::{PathParams, QueryParams, division_prefix_parameter};
+use super::extract::{
+    JsonBody, PathParams, QueryParams, SurveyorKey, TextBody, division_prefix_parameter,
+};
 use super::geocoding::crs_parameter;
 use crate::error::{ErrorBody, RequestError, Result};
 use crate::geo::{Crs, round_degrees};
-use crate::inspection::county_lines::{MAX_MISPLACED_WITHIN_M, MisplacedAddress, line_id};
+use crate::inspection::county_lines::{
+    DEFAULT_MISPLACED_WITHIN_M, MAX_MISPLACED_WITHIN_M, MisplacedAddress, line_id,
+};
 use crate::inspection::lines::BoundaryLine;
+use crate::inspection::service::LineRegistration;
 use crate::matching::DivisionSummary;
-
-const DEFAULT_MISPLACED_WITHIN_M: f64 = 500.0;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LineSummary {
@@ -23,6 +27,8 @@ pub struct LineSummary {
     pub id: String,
     pub a: DivisionSummary,
     pub b: DivisionSummary,
+    /// The registered name, e.g. 鄞奉线; null until the line is registered.
+    pub name: Option<String>,
     /// Geodesic length on the WGS84 ellipsoid.
     pub length_m: f64,
 }
@@ -36,13 +42,25 @@ pub struct LineList {
 pub struct LineView {
     #[serde(flatten)]
     pub line: LineSummary,
-    /// GeoJSON LineString or MultiLineString in `crs`.
+    /// The boundary agreement (界线协议书) the line rests on.
+    pub agreement: Option<String>,
+    /// Marker displacement allowed before a marker is reported.
+    pub marker_tolerance_m: f64,
+    /// Offset of a surveyed track allowed before it is reported.
+    pub line_tolerance_m: f64,
+    /// GeoJSON LineString or MultiLineString in `crs`: the edge the two counties'
+    /// polygons share.
     #[schema(value_type = Object)]
     pub geometry: Value,
+    /// The imported official line in `crs`, when there is one; surveyed tracks are
+    /// measured against it.
+    #[schema(value_type = Option<Object>)]
+    pub official_geometry: Option<Value>,
+    pub updated_at: Option<chrono::DateTime<chrono::Utc>>,
     pub crs: Crs,
 }
 
-fn summary(state: &AppState, line: &BoundaryLine) -> LineSummary {
+fn summary(state: &AppState, line: &BoundaryLine, name: Option<String>) -> LineSummary {
     let divisions = state.registry.divisions();
     let side = |code: &str| {
         let level = divisions
@@ -58,6 +76,7 @@ fn summary(state: &AppState, line: &BoundaryLine) -> LineSummary {
         id: line_id(line),
         a: side(&line.a),
         b: side(&line.b),
+        name,
         length_m: (line.length_m * 100.0).round() / 100.0,
     }
 }
@@ -84,6 +103,7 @@ pub async fn list_lines(
     QueryParams(query): QueryParams<LineListQuery>,
 ) -> Result<Json<LineList>> {
     let prefix = division_prefix_parameter(query.division.as_deref())?;
+    let mut settings = state.inspections.all_settings().await?;
     let lines = state
         .boundaries
         .lines()
@@ -93,7 +113,12 @@ pub async fn list_lines(
                 .as_deref()
                 .is_none_or(|prefix| line.a.starts_with(prefix) || line.b.starts_with(prefix))
         })
-        .map(|line| summary(&state, line))
+        .map(|line| {
+            let name = settings
+                .remove(&line_id(line))
+                .and_then(|settings| settings.name);
+            summary(&state, line, name)
+        })
         .collect();
     Ok(Json(LineList { lines }))
 }
@@ -113,30 +138,100 @@ pub async fn get_line(
     QueryParams(query): QueryParams<LineQuery>,
 ) -> Result<Json<LineView>> {
     let crs = crs_parameter(query.out_crs.as_deref())?;
-    let line = checked_line(&state, &id)?;
-    let parts: Vec<Vec<[f64; 2]>> = line
-        .geometry
-        .0
-        .iter()
-        .map(|part| {
-            part.coords()
-                .map(|coord| {
-                    let (lon, lat) = crs.from_wgs84(coord.x, coord.y);
-                    [round_degrees(lon), round_degrees(lat)]
-                })
-                .collect()
-        })
-        .collect();
-    let geometry = if parts.len() == 1 {
-        json!({"type": "LineString", "coordinates": parts[0]})
+    line_view(&state, &id, crs).await.map(Json)
+}
+
+/// Converts GeoJSON line geometry (WGS84) into `crs`.
+fn line_geometry_in(geometry: &Value, crs: Crs) -> Value {
+    fn convert(value: &Value, crs: Crs) -> Value {
+        match value.as_array() {
+            Some(items) if items.first().is_some_and(Value::is_number) => {
+                let (lon, lat) = (
+                    items[0].as_f64().unwrap_or_default(),
+                    items.get(1).and_then(Value::as_f64).unwrap_or_default(),
+                );
+                let (lon, lat) = crs.from_wgs84(lon, lat);
+                json!([round_degrees(lon), round_degrees(lat)])
+            }
+            Some(items) => Value::Array(items.iter().map(|item| convert(item, crs)).collect()),
+            None => value.clone(),
+        }
+    }
+    json!({"type": geometry["type"], "coordinates": convert(&geometry["coordinates"], crs)})
+}
+
+async fn line_view(state: &AppState, id: &str, crs: Crs) -> Result<LineView> {
+    let line = checked_line(state, id)?;
+    let settings = state.inspections.settings(id).await?;
+    let parts: Vec<geo::LineString<f64>> = line.geometry.0.clone();
+    let derived = if parts.len() == 1 {
+        json!({"type": "LineString", "coordinates": parts[0].coords().map(|c| [c.x, c.y]).collect::<Vec<_>>()})
     } else {
-        json!({"type": "MultiLineString", "coordinates": parts})
+        json!({"type": "MultiLineString", "coordinates": parts.iter().map(|part| part.coords().map(|c| [c.x, c.y]).collect::<Vec<_>>()).collect::<Vec<_>>()})
     };
-    Ok(Json(LineView {
-        line: summary(&state, line),
-        geometry,
+    Ok(LineView {
+        line: summary(state, line, settings.name.clone()),
+        agreement: settings.agreement,
+        marker_tolerance_m: settings.marker_tolerance_m,
+        line_tolerance_m: settings.line_tolerance_m,
+        geometry: line_geometry_in(&derived, crs),
+        official_geometry: settings
+            .official_geometry
+            .as_ref()
+            .map(|geometry| line_geometry_in(geometry, crs)),
+        updated_at: settings.updated_at,
         crs,
-    }))
+    })
+}
+
+/// Register a line: its name, the agreement it rests on and its tolerances. Fields left
+/// out are cleared (name, agreement) or set to their defaults (tolerances); an
+/// imported official geometry is kept.
+#[utoipa::path(put, path = "/v1/boundaries/{id}", tag = "boundaries", request_body = LineRegistration,
+    params(("id" = String, Path, description = "Two county codes, e.g. 330212-330213")),
+    security(("api_key" = [])),
+    responses((status = 200, body = LineView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn register_line(
+    State(state): State<AppState>,
+    SurveyorKey(actor): SurveyorKey,
+    PathParams(id): PathParams<String>,
+    JsonBody(registration): JsonBody<LineRegistration>,
+) -> Result<Json<LineView>> {
+    state
+        .inspections
+        .register_line(&id, registration, &actor)
+        .await?;
+    line_view(&state, &id, Crs::Wgs84).await.map(Json)
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct CrsQuery {
+    /// System of the coordinates sent: `wgs84` (default), `cgcs2000`, `gcj02` or `bd09`.
+    pub crs: Option<String>,
+}
+
+/// Import the official line (from the boundary agreement's map) as GeoJSON: a
+/// FeatureCollection, Feature or bare LineString/MultiLineString.
+#[utoipa::path(put, path = "/v1/boundaries/{id}/geometry", tag = "boundaries",
+    request_body(content = String, content_type = "application/geo+json"),
+    params(("id" = String, Path, description = "Two county codes, e.g. 330212-330213"), CrsQuery),
+    security(("api_key" = [])),
+    responses((status = 200, body = LineView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn import_official_line(
+    State(state): State<AppState>,
+    SurveyorKey(actor): SurveyorKey,
+    PathParams(id): PathParams<String>,
+    QueryParams(query): QueryParams<CrsQuery>,
+    TextBody(geojson): TextBody,
+) -> Result<Json<LineView>> {
+    let crs = crs_parameter(query.crs.as_deref())?;
+    state
+        .inspections
+        .import_official_line(&id, &geojson, crs, &actor)
+        .await?;
+    line_view(&state, &id, Crs::Wgs84).await.map(Json)
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

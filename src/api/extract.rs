@@ -94,6 +94,39 @@ impl<S: Send + Sync> FromRequestParts<S> for EditorKey {
     }
 }
 
+/// The caller, who must hold a key with the surveyor role (or admin).
+pub struct SurveyorKey(pub crate::store::Actor);
+
+impl<S: Send + Sync> FromRequestParts<S> for SurveyorKey {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let key_id = principal(parts).require(&[crate::store::Role::Surveyor])?;
+        Ok(SurveyorKey(crate::store::Actor::api_key(key_id)))
+    }
+}
+
+/// A whole text body (a CSV or GeoJSON file), UTF-8 or GBK, held in memory: these
+/// files are read whole to be checked row by row before anything is written.
+pub struct TextBody(pub String);
+
+impl<S: Send + Sync> FromRequest<S> for TextBody {
+    type Rejection = Error;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = axum::body::Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| match rejection.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => RequestError::PayloadTooLarge,
+                _ => RequestError::InvalidRequest(rejection.body_text()),
+            })?;
+        if bytes.is_empty() {
+            return Err(RequestError::InvalidRequest("the request body is empty".into()).into());
+        }
+        Ok(TextBody(crate::batch::Charset::decode_detected(&bytes)))
+    }
+}
+
 /// The caller, who must hold an admin key.
 pub struct AdminKey;
 

@@ -10,6 +10,8 @@ pub mod divisions;
 pub mod doorplates;
 pub mod extract;
 pub mod geocoding;
+pub mod inspections;
+pub mod markers;
 pub mod matching;
 pub mod metrics;
 pub mod openapi;
@@ -24,7 +26,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::app::Opened;
@@ -43,6 +45,7 @@ pub struct AppState {
     pub geocoder: Arc<Geocoder>,
     pub doorplates: Arc<DoorplateService>,
     pub boundaries: Arc<crate::inspection::county_lines::CountyLines>,
+    pub inspections: Arc<crate::inspection::service::InspectionService>,
     pub keys: Arc<KeyVerifier>,
     pub config: Arc<Config>,
     pub metrics: Arc<metrics::Metrics>,
@@ -57,12 +60,17 @@ impl AppState {
             geocoder: opened.geocoder.clone(),
             doorplates: opened.doorplates.clone(),
             boundaries: opened.boundaries.clone(),
+            inspections: opened.inspections.clone(),
             keys,
             config: Arc::new(config),
             metrics: Arc::default(),
         }
     }
 }
+
+/// The largest GeoJSON upload (a county outline at survey resolution, or a day's
+/// tracks): bigger than the JSON limit, and still read whole to be checked.
+const GEOJSON_BODY_BYTES: usize = 32 * 1024 * 1024;
 
 pub fn router(state: AppState) -> Router {
     let v1 = Router::new()
@@ -126,7 +134,49 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/doorplates/{id}/scans", get(doorplates::plate_scans))
         .route("/boundaries", get(boundaries::list_lines))
-        .route("/boundaries/{id}", get(boundaries::get_line))
+        .route(
+            "/boundaries/{id}",
+            get(boundaries::get_line).put(boundaries::register_line),
+        )
+        .route(
+            "/boundaries/{id}/geometry",
+            put(boundaries::import_official_line).layer(DefaultBodyLimit::max(GEOJSON_BODY_BYTES)),
+        )
+        .route(
+            "/boundaries/{id}/markers",
+            get(markers::list_markers).post(markers::import_markers),
+        )
+        .route(
+            "/boundaries/{id}/markers/{number}",
+            get(markers::get_marker)
+                .put(markers::put_marker)
+                .delete(markers::delete_marker),
+        )
+        .route(
+            "/boundaries/{id}/inspections",
+            get(inspections::list_rounds).post(inspections::create_round),
+        )
+        .route(
+            "/boundaries/{id}/inspections/comparison",
+            get(inspections::compare_rounds),
+        )
+        .route("/inspections/{round}", get(inspections::get_round))
+        .route(
+            "/inspections/{round}/observations",
+            get(inspections::list_observations).post(inspections::import_observations),
+        )
+        .route(
+            "/inspections/{round}/tracks",
+            put(inspections::import_tracks).layer(DefaultBodyLimit::max(GEOJSON_BODY_BYTES)),
+        )
+        .route(
+            "/inspections/{round}/outlines/{county}",
+            put(inspections::import_outline).layer(DefaultBodyLimit::max(GEOJSON_BODY_BYTES)),
+        )
+        .route(
+            "/inspections/{round}/report",
+            get(inspections::get_report).post(inspections::build_report),
+        )
         .route(
             "/boundaries/{id}/misplaced-addresses",
             get(boundaries::misplaced_addresses),

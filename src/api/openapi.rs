@@ -9,7 +9,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use super::{
     AppState, addresses, audit, boundaries, codes, compare, divisions, doorplates, geocoding,
-    matching, scan, suggest, system,
+    inspections, markers, matching, scan, suggest, system,
 };
 
 #[derive(OpenApi)]
@@ -55,6 +55,23 @@ use super::{
         boundaries::list_lines,
         boundaries::get_line,
         boundaries::misplaced_addresses,
+        boundaries::register_line,
+        boundaries::import_official_line,
+        markers::list_markers,
+        markers::import_markers,
+        markers::get_marker,
+        markers::put_marker,
+        markers::delete_marker,
+        inspections::create_round,
+        inspections::list_rounds,
+        inspections::compare_rounds,
+        inspections::get_round,
+        inspections::list_observations,
+        inspections::import_observations,
+        inspections::import_tracks,
+        inspections::import_outline,
+        inspections::build_report,
+        inspections::get_report,
     ),
     modifiers(&BearerKey),
     tags(
@@ -63,7 +80,8 @@ use super::{
         (name = "matching", description = "Free-text addresses to components and standard codes"),
         (name = "geocoding", description = "Points to divisions and addresses, and back; WGS84/CGCS2000, GCJ-02 and BD-09"),
         (name = "doorplates", description = "Digital doorplates (数字门牌): plates, QR codes, the public scan and its log"),
-        (name = "boundaries", description = "County boundary lines (界线) of the registry's polygons"),
+        (name = "boundaries", description = "County boundary lines (界线) of the registry's polygons, their registration and markers (界桩)"),
+        (name = "inspections", description = "Joint inspection rounds (联检) of a line: observations, tracks, outlines and the stored report"),
         (name = "audit", description = "Who changed what"),
         (name = "system", description = "Health and metrics"),
     )

@@ -16,6 +16,9 @@ use crate::index::polygons::DivisionPolygons;
 
 /// The widest band searched for misplaced addresses, in metres.
 pub const MAX_MISPLACED_WITHIN_M: f64 = 5_000.0;
+/// The band searched when none is given: wide enough for the addresses of the houses
+/// along a line, narrow enough to leave out the towns behind it.
+pub const DEFAULT_MISPLACED_WITHIN_M: f64 = 500.0;
 
 /// Lines between the counties whose polygons the registry holds, derived on first use.
 pub struct CountyLines {
@@ -25,7 +28,7 @@ pub struct CountyLines {
 
 /// An address within the band around a line whose registered county is not the county
 /// whose polygon holds its point.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct MisplacedAddress {
     pub code: String,
     pub address: String,
@@ -71,6 +74,12 @@ impl CountyLines {
                 .collect();
             derive_lines(&counties)
         })
+    }
+
+    /// The polygon of a county, by its 6- or 12-digit code.
+    pub fn county_shape(&self, code: &str) -> Option<&geo::MultiPolygon<f64>> {
+        let digits: u64 = code.get(..6)?.parse().ok()?;
+        self.polygons.shape(digits * 1_000_000)
     }
 
     pub fn line(&self, id: &str) -> Option<&BoundaryLine> {

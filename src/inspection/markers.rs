@@ -5,130 +5,17 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
-use super::BoundaryError;
+use super::{BoundaryError, RowProblem};
 use crate::geo::Crs;
 use crate::geo::measure::geodesic_distance_m;
 
-/// Marker displacement allowed before a marker is reported, in metres. Marker positions
-/// are surveyed to decimetres, and a marker moved by a metre or more has been disturbed.
-pub const DEFAULT_MARKER_TOLERANCE_M: f64 = 1.0;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MarkerType {
-    Single,
-    /// Two markers with one number, A/B, on either side of a river or road.
-    Pair,
-    /// Three markers with one number, C/D/E, where three divisions meet.
-    Triple,
-}
-
-impl MarkerType {
-    pub fn parse(text: &str) -> Option<Self> {
-        Some(match text.trim() {
-            "single" | "单立" => MarkerType::Single,
-            "pair" | "同号双立" => MarkerType::Pair,
-            "triple" | "同号三立" => MarkerType::Triple,
-            _ => return None,
-        })
-    }
-}
-
-/// The parts of a printed marker number such as `鄞奉12A` or `330212-330213-05`: what
-/// precedes the sequence number, the number, and the letter of a pair or triple.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct MarkerNumber {
-    pub printed: String,
-    pub prefix: Option<String>,
-    pub sequence: Option<u32>,
-    pub suffix: Option<char>,
-}
-
-impl MarkerNumber {
-    pub fn parse(printed: &str) -> Self {
-        let printed = printed.trim();
-        let characters: Vec<char> = printed.chars().collect();
-        let mut end = characters.len();
-        let suffix = match characters.last() {
-            Some(letter) if letter.is_ascii_alphabetic() => {
-                end -= 1;
-                Some(letter.to_ascii_uppercase())
-            }
-            _ => None,
-        };
-        let mut start = end;
-        while start > 0 && characters[start - 1].is_ascii_digit() {
-            start -= 1;
-        }
-        let sequence = characters[start..end]
-            .iter()
-            .collect::<String>()
-            .parse()
-            .ok();
-        let prefix: String = characters[..start].iter().collect();
-        let prefix = prefix.trim_end_matches(['-', '_', ' ']).to_owned();
-        MarkerNumber {
-            printed: printed.to_owned(),
-            prefix: (!prefix.is_empty()).then_some(prefix),
-            sequence,
-            suffix: if sequence.is_some() { suffix } else { None },
-        }
-    }
-
-    /// The number without its pair or triple letter: the markers sharing it stand together.
-    fn stem(&self) -> String {
-        match self.suffix {
-            Some(_) => self.printed[..self.printed.len() - 1].to_owned(),
-            None => self.printed.clone(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct RegisteredMarker {
-    pub number: MarkerNumber,
-    pub lon: f64,
-    pub lat: f64,
-    pub marker_type: MarkerType,
-    pub line: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Condition {
-    Intact,
-    Damaged,
-    Missing,
-    Moved,
-    InscriptionFaded,
-    LandmarkMissing,
-}
-
-impl Condition {
-    pub fn parse(text: &str) -> Option<Self> {
-        Some(match text.trim() {
-            "intact" => Condition::Intact,
-            "damaged" => Condition::Damaged,
-            "missing" => Condition::Missing,
-            "moved" => Condition::Moved,
-            "inscription_faded" => Condition::InscriptionFaded,
-            "landmark_missing" => Condition::LandmarkMissing,
-            _ => return None,
-        })
-    }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Observation {
-    pub number: String,
-    /// WGS84; `None` for a marker that was not found.
-    pub position: Option<(f64, f64)>,
-    pub condition: Condition,
-    pub note: Option<String>,
-}
+pub use crate::domain::boundary::{
+    BoundaryMarker, Condition, DEFAULT_MARKER_TOLERANCE_M, MarkerNumber, MarkerObservation,
+    MarkerType,
+};
 
 /// One marker's result, the shape `inspect markers` prints.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct MarkerFinding {
     pub number: String,
     /// Geodesic metres from the registered position, to the millimetre; null when the
@@ -158,13 +45,13 @@ fn required_column(headers: &csv::StringRecord, name: &str) -> Result<usize, Bou
         .ok_or_else(|| BoundaryError::Csv(format!("the header has no {name:?} column")))
 }
 
+/// Reads `lon`/`lat`; both empty is no position.
 fn coordinate(
     record: &csv::StringRecord,
     lon: usize,
     lat: usize,
     crs: Crs,
-    line: u64,
-) -> Result<Option<(f64, f64)>, BoundaryError> {
+) -> Result<Option<(f64, f64)>, String> {
     let (lon_text, lat_text) = (record.get(lon).unwrap_or(""), record.get(lat).unwrap_or(""));
     if lon_text.is_empty() && lat_text.is_empty() {
         return Ok(None);
@@ -176,79 +63,128 @@ fn coordinate(
         {
             Ok(Some(crs.to_wgs84(lon, lat)))
         }
-        _ => Err(BoundaryError::Csv(format!(
-            "line {line}: {lon_text:?}, {lat_text:?} is not a longitude and latitude"
-        ))),
+        _ => Err(format!(
+            "{lon_text:?}, {lat_text:?} is not a longitude and latitude"
+        )),
     }
 }
 
-/// Reads the marker register: `number,lon,lat[,type,line]` with a header row. A type
-/// left out is inferred from the numbers: two markers `12A`/`12B` are a pair, three a
-/// triple.
-pub fn read_registered_markers(
+/// Reads every record of a CSV file with a header row, collecting the problems of all
+/// bad rows rather than stopping at the first, so a surveyor fixes a file in one pass.
+fn read_rows<T>(
     text: &str,
-    crs: Crs,
-) -> Result<Vec<RegisteredMarker>, BoundaryError> {
+    required: &[&str],
+    mut read: impl FnMut(&csv::StringRecord, &[usize], &csv::StringRecord) -> Result<T, String>,
+) -> Result<Vec<T>, BoundaryError> {
     let mut reader = csv_reader(text);
     let headers = reader
         .headers()
         .map_err(|error| BoundaryError::Csv(error.to_string()))?
         .clone();
-    let (number, lon, lat) = (
-        required_column(&headers, "number")?,
-        required_column(&headers, "lon")?,
-        required_column(&headers, "lat")?,
-    );
-    let (kind, line_column) = (column(&headers, "type"), column(&headers, "line"));
-    let mut markers = Vec::new();
+    let columns = required
+        .iter()
+        .map(|name| required_column(&headers, name))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut rows = Vec::new();
+    let mut problems = Vec::new();
     for record in reader.records() {
-        let record = record.map_err(|error| BoundaryError::Csv(error.to_string()))?;
-        let line = record.position().map_or(0, |position| position.line());
-        let printed = record.get(number).unwrap_or("");
-        if printed.is_empty() {
-            return Err(BoundaryError::Csv(format!(
-                "line {line}: the marker has no number"
-            )));
+        match record {
+            Ok(record) => {
+                let line = record.position().map_or(0, |position| position.line());
+                match read(&record, &columns, &headers) {
+                    Ok(row) => rows.push(row),
+                    Err(message) => problems.push(RowProblem { line, message }),
+                }
+            }
+            Err(error) => problems.push(RowProblem {
+                line: error.position().map_or(0, |position| position.line()),
+                message: error.to_string(),
+            }),
         }
-        let (lon, lat) = coordinate(&record, lon, lat, crs, line)?.ok_or_else(|| {
-            BoundaryError::Csv(format!("line {line}: a registered marker needs a position"))
-        })?;
-        let marker_type = match kind
-            .and_then(|index| record.get(index))
-            .filter(|t| !t.is_empty())
-        {
-            Some(text) => Some(MarkerType::parse(text).ok_or_else(|| {
-                BoundaryError::Csv(format!(
-                    "line {line}: type {text:?} is not single, pair or triple"
-                ))
-            })?),
-            None => None,
-        };
-        markers.push((
-            RegisteredMarker {
-                number: MarkerNumber::parse(printed),
-                lon,
-                lat,
-                marker_type: MarkerType::Single,
-                line: line_column
-                    .and_then(|index| record.get(index))
-                    .filter(|text| !text.is_empty())
-                    .map(str::to_owned),
-            },
-            marker_type,
-        ));
     }
+    if problems.is_empty() {
+        Ok(rows)
+    } else {
+        Err(BoundaryError::Rows(problems))
+    }
+}
+
+fn optional_text(
+    record: &csv::StringRecord,
+    headers: &csv::StringRecord,
+    name: &str,
+) -> Option<String> {
+    column(headers, name)
+        .and_then(|index| record.get(index))
+        .filter(|text| !text.is_empty())
+        .map(str::to_owned)
+}
+
+/// Reads the marker register: `number,lon,lat[,type,line]` with a header row, and an
+/// optional `note`. A type left out is inferred from the numbers: two markers
+/// `12A`/`12B` are a pair, three a triple.
+pub fn read_registered_markers(text: &str, crs: Crs) -> Result<Vec<BoundaryMarker>, BoundaryError> {
+    let markers = read_rows(
+        text,
+        &["number", "lon", "lat"],
+        |record, columns, headers| {
+            let printed = record.get(columns[0]).unwrap_or("");
+            if printed.is_empty() {
+                return Err("the marker has no number".into());
+            }
+            let (lon, lat) = coordinate(record, columns[1], columns[2], crs)?
+                .ok_or("a registered marker needs a position")?;
+            let marker_type = match optional_text(record, headers, "type") {
+                Some(text) => Some(
+                    MarkerType::parse(&text)
+                        .ok_or_else(|| format!("type {text:?} is not single, pair or triple"))?,
+                ),
+                None => None,
+            };
+            Ok((
+                BoundaryMarker {
+                    number: MarkerNumber::parse(printed),
+                    marker_type: MarkerType::Single,
+                    lon,
+                    lat,
+                    line: optional_text(record, headers, "line"),
+                    landmarks: Vec::new(),
+                    note: optional_text(record, headers, "note"),
+                },
+                marker_type,
+            ))
+        },
+    )?;
+    Ok(with_inferred_types(markers, &[]))
+}
+
+/// Gives each marker without a stated type the one its same-number group implies,
+/// counting the group's members among `markers` and among `others` (the register the
+/// markers join) whose numbers `markers` does not repeat.
+pub fn with_inferred_types(
+    markers: Vec<(BoundaryMarker, Option<MarkerType>)>,
+    others: &[BoundaryMarker],
+) -> Vec<BoundaryMarker> {
     let mut group_sizes: HashMap<String, usize> = HashMap::new();
-    for (marker, _) in &markers {
+    let numbers: std::collections::HashSet<&str> = markers
+        .iter()
+        .map(|(marker, _)| marker.number.printed.as_str())
+        .collect();
+    let unrepeated = others
+        .iter()
+        .filter(|other| !numbers.contains(other.number.printed.as_str()));
+    for marker in markers.iter().map(|(marker, _)| marker).chain(unrepeated) {
         if marker.number.suffix.is_some() {
-            *group_sizes.entry(marker.number.stem()).or_default() += 1;
+            *group_sizes
+                .entry(marker.number.stem().to_owned())
+                .or_default() += 1;
         }
     }
-    Ok(markers
+    markers
         .into_iter()
         .map(|(mut marker, given)| {
             marker.marker_type = given.unwrap_or_else(|| {
-                match (marker.number.suffix, group_sizes.get(&marker.number.stem())) {
+                match (marker.number.suffix, group_sizes.get(marker.number.stem())) {
                     (Some(_), Some(3..)) => MarkerType::Triple,
                     (Some(_), Some(2)) => MarkerType::Pair,
                     _ => MarkerType::Single,
@@ -256,51 +192,51 @@ pub fn read_registered_markers(
             });
             marker
         })
-        .collect())
+        .collect()
 }
 
-/// Reads field observations: `number,lon,lat,condition[,note]` with a header row; a
-/// missing marker has empty coordinates.
-pub fn read_observations(text: &str, crs: Crs) -> Result<Vec<Observation>, BoundaryError> {
-    let mut reader = csv_reader(text);
-    let headers = reader
-        .headers()
-        .map_err(|error| BoundaryError::Csv(error.to_string()))?
-        .clone();
-    let (number, lon, lat, condition) = (
-        required_column(&headers, "number")?,
-        required_column(&headers, "lon")?,
-        required_column(&headers, "lat")?,
-        required_column(&headers, "condition")?,
-    );
-    let note = column(&headers, "note");
-    let mut observations = Vec::new();
-    for record in reader.records() {
-        let record = record.map_err(|error| BoundaryError::Csv(error.to_string()))?;
-        let line = record.position().map_or(0, |position| position.line());
-        let text = record.get(condition).unwrap_or("");
-        let condition = Condition::parse(text).ok_or_else(|| {
-            BoundaryError::Csv(format!(
-                "line {line}: condition {text:?} is not one of intact, damaged, missing, moved, inscription_faded, landmark_missing"
-            ))
-        })?;
-        let position = coordinate(&record, lon, lat, crs, line)?;
-        if position.is_none() && condition != Condition::Missing {
-            return Err(BoundaryError::Csv(format!(
-                "line {line}: only a missing marker may have no position"
-            )));
-        }
-        observations.push(Observation {
-            number: record.get(number).unwrap_or("").to_owned(),
-            position,
-            condition,
-            note: note
-                .and_then(|index| record.get(index))
-                .filter(|text| !text.is_empty())
-                .map(str::to_owned),
-        });
-    }
-    Ok(observations)
+/// Reads field observations: `number,lon,lat,condition[,note]` with a header row, and an
+/// optional `photos` column of file names separated by `;`. A missing marker has empty
+/// coordinates.
+pub fn read_observations(text: &str, crs: Crs) -> Result<Vec<MarkerObservation>, BoundaryError> {
+    read_rows(
+        text,
+        &["number", "lon", "lat", "condition"],
+        |record, columns, headers| {
+            let number = record.get(columns[0]).unwrap_or("");
+            if number.is_empty() {
+                return Err("the observation has no marker number".into());
+            }
+            let text = record.get(columns[3]).unwrap_or("");
+            let condition = Condition::parse(text).ok_or_else(|| {
+                format!(
+                    "condition {text:?} is not one of intact, damaged, missing, moved, inscription_faded, landmark_missing"
+                )
+            })?;
+            let position = coordinate(record, columns[1], columns[2], crs)?;
+            if position.is_none() && condition != Condition::Missing {
+                return Err("only a missing marker may have no position".into());
+            }
+            let photos = optional_text(record, headers, "photos")
+                .map(|names| {
+                    names
+                        .split(';')
+                        .map(str::trim)
+                        .filter(|name| !name.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default();
+            Ok(MarkerObservation {
+                number: number.to_owned(),
+                lon: position.map(|(lon, _)| lon),
+                lat: position.map(|(_, lat)| lat),
+                condition,
+                note: optional_text(record, headers, "note"),
+                photos,
+            })
+        },
+    )
 }
 
 /// Millimetres: the precision displacements are reported to.
@@ -311,11 +247,11 @@ fn to_millimetres(metres: f64) -> f64 {
 /// Compares observations with the register: one finding per registered marker, in
 /// register order, then one per observation of a number the register does not hold.
 pub fn compare_markers(
-    registered: &[RegisteredMarker],
-    observations: &[Observation],
+    registered: &[BoundaryMarker],
+    observations: &[MarkerObservation],
     tolerance_m: f64,
 ) -> Vec<MarkerFinding> {
-    let mut observed: BTreeMap<&str, &Observation> = BTreeMap::new();
+    let mut observed: BTreeMap<&str, &MarkerObservation> = BTreeMap::new();
     for observation in observations {
         observed.insert(observation.number.trim(), observation);
     }
@@ -323,7 +259,7 @@ pub fn compare_markers(
     for marker in registered {
         let observation = observed.remove(marker.number.printed.as_str());
         let displacement_m = observation
-            .and_then(|observation| observation.position)
+            .and_then(MarkerObservation::position)
             .map(|position| {
                 to_millimetres(geodesic_distance_m((marker.lon, marker.lat), position))
             });

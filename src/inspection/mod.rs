@@ -10,10 +10,14 @@ pub mod county_lines;
 pub mod lines;
 pub mod markers;
 mod plane;
+pub mod report;
+pub mod report_html;
+pub mod service;
 pub mod topology;
 pub mod tracks;
 
 use geo::{MapCoords, MultiPolygon};
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::geo::Crs;
@@ -34,6 +38,33 @@ pub enum BoundaryError {
     NoCodeField { tried: Vec<String> },
     #[error("{0}")]
     Csv(String),
+    #[error("{}", rows_message(.0))]
+    Rows(Vec<RowProblem>),
+}
+
+/// A bad row of an imported CSV file: its line number (the header is line 1) and why.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct RowProblem {
+    pub line: u64,
+    pub message: String,
+}
+
+fn rows_message(rows: &[RowProblem]) -> String {
+    let shown: Vec<String> = rows
+        .iter()
+        .take(5)
+        .map(|row| format!("line {}: {}", row.line, row.message))
+        .collect();
+    let more = rows.len().saturating_sub(shown.len());
+    if more > 0 {
+        format!(
+            "{} rows are invalid; {}; and {more} more",
+            rows.len(),
+            shown.join("; ")
+        )
+    } else {
+        shown.join("; ")
+    }
 }
 
 /// One division's outline, in WGS84.

@@ -15,7 +15,7 @@
 use geo::orient::{Direction, Orient};
 use geo::{
     BooleanOps, Buffer, Coord, Distance, Euclidean, GeodesicArea, Intersects, LineString,
-    MultiLineString, MultiPolygon, Point, Polygon,
+    MapCoords, MultiLineString, MultiPolygon, Point, Polygon, Validation,
 };
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -29,7 +29,7 @@ const NOISE_AREA_M2: f64 = 0.01;
 /// How near a gap must come to a polygon to count as touching it.
 const TOUCH_M: f64 = 1.0;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct TopologyReport {
     pub overlap_m2: f64,
     pub gap_m2: f64,
@@ -79,22 +79,57 @@ fn measured(plane: &LocalPlane, pieces: impl IntoIterator<Item = Polygon<f64>>) 
         .collect()
 }
 
+fn rounded_polygon(polygon: &Polygon<f64>) -> Polygon<f64> {
+    polygon.map_coords(|c| Coord {
+        x: round_to(c.x, 1e-7),
+        y: round_to(c.y, 1e-7),
+    })
+}
+
+/// The polygons to publish for one piece, valid as GeoJSON readers check them. Slivers
+/// a few centimetres wide can cross themselves once rounded to 1e-7°; such a piece is
+/// published unrounded, or else as the polygon operations normalise it.
+fn publishable(polygon: &Polygon<f64>) -> Vec<Polygon<f64>> {
+    let rounded = rounded_polygon(polygon);
+    if rounded.is_valid() {
+        return vec![rounded];
+    }
+    if polygon.is_valid() {
+        return vec![polygon.clone()];
+    }
+    let normalised = MultiPolygon::new(vec![polygon.clone()]).union(&MultiPolygon::new(vec![]));
+    normalised
+        .0
+        .into_iter()
+        .map(|part| {
+            let rounded = rounded_polygon(&part);
+            if rounded.is_valid() { rounded } else { part }
+        })
+        .collect()
+}
+
 fn feature_collection(pieces: &[Piece], kind: &str) -> Value {
     let features: Vec<Value> = pieces
         .iter()
-        .map(|piece| {
-            let rings: Vec<Vec<[f64; 2]>> = std::iter::once(piece.lon_lat.exterior())
-                .chain(piece.lon_lat.interiors())
-                .map(|ring| {
-                    ring.coords()
-                        .map(|c| [round_to(c.x, 1e-7), round_to(c.y, 1e-7)])
-                        .collect()
+        .flat_map(|piece| {
+            let parts = publishable(&piece.lon_lat);
+            let count = parts.len();
+            parts.into_iter().map(move |polygon| {
+                let rings: Vec<Vec<[f64; 2]>> = std::iter::once(polygon.exterior())
+                    .chain(polygon.interiors())
+                    .map(|ring| ring.coords().map(|c| [c.x, c.y]).collect())
+                    .collect();
+                // A piece split by normalisation shares its area among its parts.
+                let area_m2 = if count == 1 {
+                    piece.area_m2
+                } else {
+                    polygon.geodesic_area_unsigned()
+                };
+                json!({
+                    "type": "Feature",
+                    "properties": {"kind": kind, "area_m2": round_to(area_m2, 0.1)},
+                    "geometry": {"type": "Polygon", "coordinates": rings},
                 })
-                .collect();
-            json!({
-                "type": "Feature",
-                "properties": {"kind": kind, "area_m2": round_to(piece.area_m2, 0.1)},
-                "geometry": {"type": "Polygon", "coordinates": rings},
             })
         })
         .collect();

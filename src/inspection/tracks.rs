@@ -19,7 +19,7 @@ use crate::geo::Crs;
 pub const DEFAULT_LINE_TOLERANCE_M: f64 = 5.0;
 const SAMPLE_SPACING_M: f64 = 1.0;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct TrackOffset {
     /// The feature's `name` property, or its 1-based position.
     pub track: String,

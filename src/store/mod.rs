@@ -7,6 +7,7 @@
 
 mod batch_sql;
 pub mod doorplates;
+pub mod inspections;
 pub mod models;
 pub mod postgres;
 mod rows;
@@ -22,6 +23,7 @@ use crate::domain::address::{AddressContent, StandardAddress};
 use crate::domain::division::Division;
 use crate::domain::doorplate::PlateStatus;
 pub use doorplates::{DoorplateStore, ScanEntry, ScanGroup, ScanRecord, ScanStatisticsQuery};
+pub use inspections::{InspectionStore, NewRound};
 pub use models::*;
 
 #[derive(Debug, thiserror::Error)]
@@ -88,7 +90,7 @@ pub enum Backend {
 }
 
 #[async_trait]
-pub trait Store: DoorplateStore + Send + Sync + 'static {
+pub trait Store: DoorplateStore + InspectionStore + Send + Sync + 'static {
     fn backend(&self) -> Backend;
 
     /// Applies pending migrations. Idempotent.

@@ -79,6 +79,12 @@ fn select_addresses_where(column: &str, values: &[String]) -> QueryBuilder<Postg
 
 super::batch_sql::batched_write_transaction!(PostgresWrite, Postgres);
 super::doorplates::doorplate_store!(PostgresStore, PostgresWrite, Postgres);
+super::inspections::inspection_store!(
+    PostgresStore,
+    PostgresWrite,
+    Postgres,
+    sqlx::postgres::PgRow
+);
 
 #[async_trait]
 impl Store for PostgresStore {

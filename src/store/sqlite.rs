@@ -102,6 +102,7 @@ fn select_addresses_where(column: &str, values: &[String]) -> QueryBuilder<Sqlit
 
 super::batch_sql::batched_write_transaction!(SqliteWrite, Sqlite);
 super::doorplates::doorplate_store!(SqliteStore, SqliteWrite, Sqlite);
+super::inspections::inspection_store!(SqliteStore, SqliteWrite, Sqlite, sqlx::sqlite::SqliteRow);
 
 #[async_trait]
 impl Store for SqliteStore {

@@ -17,4 +17,5 @@ mod doorplates;
 mod evaluation;
 mod geocoding;
 mod inspect;
+mod inspections;
 mod serve;
