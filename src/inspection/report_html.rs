@@ -186,8 +186,19 @@ fn map_svg(
         );
     }
     let label_markers = marker_points.len() <= 80;
+    // Markers of a pair stand metres apart, a point on the figure: their labels are
+    // stacked instead of printed over each other.
+    let mut labels: Vec<(f64, f64)> = Vec::new();
     for (point, marker) in &marker_points {
         let (x, y) = frame.project(*point);
+        let mut label_y = y + 3.0;
+        while labels
+            .iter()
+            .any(|(lx, ly)| (lx - x).abs() < 40.0 && (ly - label_y).abs() < 11.0)
+        {
+            label_y += 11.0;
+        }
+        labels.push((x, label_y));
         let _ = write!(
             svg,
             r#"<path class="marker" fill="{}" d="M{x:.1},{:.1}L{:.1},{:.1}L{:.1},{:.1}Z"><title>{}</title></path>"#,
@@ -202,9 +213,8 @@ fn map_svg(
         if label_markers {
             let _ = write!(
                 svg,
-                r#"<text class="label" x="{:.1}" y="{:.1}">{}</text>"#,
+                r#"<text class="label" x="{:.1}" y="{label_y:.1}">{}</text>"#,
                 x + 7.0,
-                y + 3.0,
                 escape(&marker.number)
             );
         }
@@ -245,7 +255,8 @@ p.subtitle { text-align: center; margin-top: 0; color: #444; }
 h2 { font-size: 17px; border-bottom: 1px solid #444; padding-bottom: 2px; margin-top: 28px; }
 table { border-collapse: collapse; width: 100%; font-size: 13px; }
 th, td { border: 1px solid #888; padding: 3px 6px; text-align: left; vertical-align: top; }
-th { background: #eee; }
+th { background: #eee; white-space: nowrap; }
+td.nowrap { white-space: nowrap; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 2px 16px; font-size: 14px; }
 dl.facts dt { color: #444; } dl.facts dd { margin: 0; }
@@ -370,7 +381,7 @@ pub fn render_report_html(
             .collect();
         let _ = write!(
             html,
-            "<tr class=\"verdict-{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr class=\"verdict-{}\"><td class=\"nowrap\">{}</td><td class=\"nowrap\">{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"nowrap\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             marker.verdict.as_str(),
             escape(&marker.number),
             marker.marker_type.map_or("—", |kind| kind.label_zh()),

@@ -164,10 +164,13 @@ fn checked_tolerance(value: Option<f64>, default: f64, field: &str) -> Result<f6
     }
 }
 
+/// A longitude and latitude in range (NaN and infinities are in no range).
+fn is_lon_lat(lon: f64, lat: f64) -> bool {
+    (-180.0..=180.0).contains(&lon) && (-90.0..=90.0).contains(&lat)
+}
+
 fn checked_position(lon: f64, lat: f64, crs: Crs) -> Result<(f64, f64)> {
-    if !(lon.is_finite() && lat.is_finite() && (-180.0..=180.0).contains(&lon))
-        || !(-90.0..=90.0).contains(&lat)
-    {
+    if !is_lon_lat(lon, lat) {
         return Err(InspectionError::Invalid(format!(
             "{lon}, {lat} is not a longitude and latitude"
         )));
@@ -289,11 +292,11 @@ impl InspectionService {
                 "every part of the official line needs at least two points".into(),
             ));
         }
-        if parts.iter().flat_map(|part| part.coords()).any(|coord| {
-            !(coord.x.is_finite() && coord.y.is_finite())
-                || !(-180.0..=180.0).contains(&coord.x)
-                || !(-90.0..=90.0).contains(&coord.y)
-        }) {
+        if parts
+            .iter()
+            .flat_map(|part| part.coords())
+            .any(|coord| !is_lon_lat(coord.x, coord.y))
+        {
             return Err(InspectionError::Invalid(
                 "the official line has a position outside longitude and latitude".into(),
             ));
@@ -523,7 +526,22 @@ impl InspectionService {
         actor: &Actor,
     ) -> Result<Vec<String>> {
         self.round(round_id).await?;
-        let features: Vec<RoundFeature> = read_line_features(geojson, crs)?
+        let parts = read_line_features(geojson, crs)?;
+        if parts.iter().any(|(_, part)| part.0.len() < 2) {
+            return Err(InspectionError::Invalid(
+                "every track needs at least two points".into(),
+            ));
+        }
+        if parts
+            .iter()
+            .flat_map(|(_, part)| part.coords())
+            .any(|coord| !is_lon_lat(coord.x, coord.y))
+        {
+            return Err(InspectionError::Invalid(
+                "a track has a position outside longitude and latitude".into(),
+            ));
+        }
+        let features: Vec<RoundFeature> = parts
             .into_iter()
             .map(|(name, part)| RoundFeature {
                 kind: RoundFeatureKind::Track,

@@ -53,7 +53,8 @@ fn boundary_lines(shape: &MultiPolygon<f64>) -> MultiLineString<f64> {
 /// Rounds to a power-of-ten step (0.1, 0.01, 1e-7) without binary leftovers.
 fn round_to(value: f64, step: f64) -> f64 {
     let factor = (1.0 / step).round();
-    (value * factor).round() / factor
+    // Adding zero turns a negative zero (a rounded sliver of negative noise) into 0.
+    (value * factor).round() / factor + 0.0
 }
 
 /// One piece, measured: its WGS84 polygon and geodesic area.

@@ -459,7 +459,52 @@ async fn import_boundaries_converts_checks_and_reports_each_feature(store: TestS
     assert!(!output.status.success());
 }
 
+/// `inspect report` builds a round's report from the store without a server, stores
+/// it, and writes it; the service then serves the same report.
+async fn inspect_report_writes_the_stored_report(store: TestStore) {
+    let app = TestApp::start(store).await;
+    let line = super::inspections::inspected_line(&app).await;
+    let output_path = app.store.data_dir.path().join("report.html");
+    let round = line.round_id.to_string();
+    let output = yizhitong(
+        &app.store,
+        &[
+            "inspect",
+            "report",
+            "--round",
+            &round,
+            "--output",
+            output_path.to_str().unwrap(),
+        ],
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let html = std::fs::read_to_string(&output_path).unwrap();
+    assert!(html.contains("鄞奉线界线联合检查报告") && html.contains("<svg"));
+    let (status, report) = app.get(&format!("/v1/inspections/{round}/report")).await;
+    assert_eq!(
+        status,
+        axum::http::StatusCode::OK,
+        "the command stored the report"
+    );
+    assert_eq!(report["summary"]["displaced"], 1);
+
+    let output = yizhitong(
+        &app.store,
+        &[
+            "inspect", "report", "--round", &round, "--format", "geojson",
+        ],
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let features = super::inspections::valid_feature_collection(&text(&output.stdout));
+    assert!(features.len() > 5);
+
+    let output = yizhitong(&app.store, &["inspect", "report", "--round", "424242"]);
+    assert!(!output.status.success());
+    assert!(text(&output.stderr).contains("no inspection round 424242"));
+}
+
 crate::on_both_backends!(
+    inspect_report_writes_the_stored_report,
     import_boundaries_converts_checks_and_reports_each_feature,
     compare_answers_pair_for_pair,
     parse_and_match_answer_line_for_line,

@@ -18,7 +18,7 @@ use crate::common::{TestApp, in_ci, sqlite};
 const PHONE_WIDTH: u32 = 390;
 const PHONE_HEIGHT: u32 = 844;
 
-fn chromium() -> Option<PathBuf> {
+pub fn chromium() -> Option<PathBuf> {
     ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
         .into_iter()
         .map(PathBuf::from)

@@ -17,5 +17,6 @@ mod doorplates;
 mod evaluation;
 mod geocoding;
 mod inspect;
+mod inspection_browser;
 mod inspections;
 mod serve;
