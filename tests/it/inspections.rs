@@ -217,6 +217,14 @@ async fn a_round_from_register_to_report(store: TestStore) {
     assert_eq!(status, StatusCode::OK, "{report}");
     assert_eq!(report["line"]["name"], "鄞奉线");
     assert_eq!(report["round"]["teams"][1], "奉化区联检组");
+    insta::assert_json_snapshot!("inspection_report", report, {
+        ".built_at" => "[time]",
+        ".built_by" => "[key]",
+        ".round.created_at" => "[time]",
+        ".round.created_by" => "[key]",
+        ".round.report_built_at" => "[time]",
+        ".line.geometry" => "[the line]",
+    });
 
     let marker = |number: &str| -> Value {
         report["markers"]
