@@ -262,6 +262,7 @@ impl Error {
                 InspectionError::RoundNotFound(_) => ErrorCode::InspectionNotFound,
                 InspectionError::ReportNotFound(_) => ErrorCode::ReportNotFound,
                 InspectionError::Invalid(_) => ErrorCode::InvalidRequest,
+                InspectionError::ReportFailed(_) => ErrorCode::Internal,
                 InspectionError::File(BoundaryError::Csv(_)) => ErrorCode::InvalidCsv,
                 InspectionError::File(BoundaryError::Rows(_)) => ErrorCode::InvalidRows,
                 InspectionError::File(_) => ErrorCode::InvalidGeojson,

@@ -338,7 +338,10 @@ fn inspect(command: InspectCommand) -> Result<(), String> {
             }
             commands::topology(&read(&a)?, &read(&b)?, crs_of(&crs)?, gap_width_m)
         }
-        InspectCommand::Report { .. } => unreachable!("run() sends reports to inspect_report"),
+        // Reports come from the store; run() sends them to inspect_report.
+        InspectCommand::Report { .. } => {
+            return Err("inspect report needs the store".into());
+        }
     }
     .map_err(|error| error.to_string())?;
     println!("{output}");

@@ -47,6 +47,8 @@ pub enum InspectionError {
     ReportNotFound(i64),
     #[error("{0}")]
     Invalid(String),
+    #[error("the report could not be built: {0}")]
+    ReportFailed(String),
     #[error(transparent)]
     File(#[from] BoundaryError),
     #[error(transparent)]
@@ -566,9 +568,10 @@ impl InspectionService {
     ) -> Result<()> {
         let round = self.round(round_id).await?;
         let line = self.line(&round.line_id)?;
-        let kind = if line.a.starts_with(county) && county.len() >= 6 {
+        let is = |code: &str| county == code || county == &code[..6];
+        let kind = if is(&line.a) {
             RoundFeatureKind::PolygonA
-        } else if line.b.starts_with(county) && county.len() >= 6 {
+        } else if is(&line.b) {
             RoundFeatureKind::PolygonB
         } else {
             return Err(InspectionError::Invalid(format!(
@@ -623,9 +626,7 @@ impl InspectionService {
             )
         })
         .await
-        .map_err(|error| {
-            InspectionError::Invalid(format!("the report could not be built: {error}"))
-        })??;
+        .map_err(|error| InspectionError::ReportFailed(error.to_string()))??;
         self.store.put_report(&built, actor).await?;
         Ok(built)
     }

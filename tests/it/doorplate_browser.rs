@@ -25,17 +25,15 @@ pub fn chromium() -> Option<PathBuf> {
         .find(|path| path.exists())
 }
 
-struct Rendered {
-    visible_text: String,
-    page_width: f64,
-    screenshot: Vec<u8>,
-}
-
-/// Opens `url` in headless Chromium at phone size and reads what a person sees.
-fn render_on_phone(chromium: &Path, url: &str) -> Rendered {
+/// Headless Chromium with one tab open, its window `size` pixels. Keep the browser
+/// alive as long as the tab is used.
+pub fn headless(
+    chromium: &Path,
+    size: (u32, u32),
+) -> (Browser, std::sync::Arc<headless_chrome::Tab>) {
     let options = LaunchOptions::default_builder()
         .path(Some(chromium.to_owned()))
-        .window_size(Some((PHONE_WIDTH, PHONE_HEIGHT)))
+        .window_size(Some(size))
         // Containers run as root, where Chromium refuses its sandbox.
         .sandbox(false)
         .idle_browser_timeout(Duration::from_secs(60))
@@ -44,6 +42,18 @@ fn render_on_phone(chromium: &Path, url: &str) -> Rendered {
     let browser = Browser::new(options).expect("Chromium starts");
     let tab = browser.new_tab().expect("a tab");
     tab.set_default_timeout(Duration::from_secs(30));
+    (browser, tab)
+}
+
+struct Rendered {
+    visible_text: String,
+    page_width: f64,
+    screenshot: Vec<u8>,
+}
+
+/// Opens `url` in headless Chromium at phone size and reads what a person sees.
+fn render_on_phone(chromium: &Path, url: &str) -> Rendered {
+    let (_browser, tab) = headless(chromium, (PHONE_WIDTH, PHONE_HEIGHT));
     tab.set_user_agent(PHONE_USER_AGENT, Some("zh-CN"), Some("iPhone"))
         .expect("user agent");
     // A window cannot be narrower than desktop Chromium allows; a phone's viewport can.

@@ -3,12 +3,10 @@
 //! The screenshot and the PDF are kept as test artifacts in `target/test-artifacts/`.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use headless_chrome::protocol::cdp::Page::CaptureScreenshotFormatOption;
-use headless_chrome::{Browser, LaunchOptions};
 
-use super::doorplate_browser::chromium;
+use super::doorplate_browser::{chromium, headless};
 use super::inspections::{build_report, inspected_line};
 use crate::common::{TestApp, in_ci, sqlite};
 
@@ -32,17 +30,7 @@ fn number(tab: &headless_chrome::Tab, expression: &str) -> f64 {
 }
 
 fn render(chromium: &Path, url: &str) -> Rendered {
-    let options = LaunchOptions::default_builder()
-        .path(Some(chromium.to_owned()))
-        .window_size(Some((1200, 1600)))
-        // Containers run as root, where Chromium refuses its sandbox.
-        .sandbox(false)
-        .idle_browser_timeout(Duration::from_secs(60))
-        .build()
-        .expect("launch options");
-    let browser = Browser::new(options).expect("Chromium starts");
-    let tab = browser.new_tab().expect("a tab");
-    tab.set_default_timeout(Duration::from_secs(30));
+    let (_browser, tab) = headless(chromium, (1200, 1600));
     tab.navigate_to(url).expect("navigates");
     tab.wait_until_navigated().expect("page loads");
     let visible_text = tab

@@ -33,6 +33,11 @@ pub async fn send_text(
     .await
 }
 
+/// Posts a CSV file.
+pub async fn post_csv(app: &TestApp, path: &str, key: &str, csv: String) -> (StatusCode, Value) {
+    send_text(app, "POST", path, key, "text/csv", csv).await
+}
+
 /// Vertices of the shared edge of 鄞州区 and 奉化区, WGS84.
 async fn line_vertices(app: &TestApp) -> Vec<(f64, f64)> {
     let (status, line) = app.get(&format!("/v1/boundaries/{LINE}")).await;
@@ -92,12 +97,10 @@ pub async fn inspected_line(app: &TestApp) -> InspectedLine {
         "number,lon,lat,type,line\n鄞奉01,{},{},,{LINE}\n鄞奉02A,{},{},,\n鄞奉02B,{},{},,\n鄞奉03,{},{},single,\n",
         m01.0, m01.1, m02.0, m02.1, m02b.0, m02b.1, m03.0, m03.1
     );
-    let (status, body) = send_text(
+    let (status, body) = post_csv(
         app,
-        "POST",
         &format!("/v1/boundaries/{LINE}/markers"),
         &surveyor,
-        "text/csv",
         csv,
     )
     .await;
@@ -145,12 +148,10 @@ pub async fn inspected_line(app: &TestApp) -> InspectedLine {
          鄞奉99,{},{},intact,,\n",
         moved_to.0, moved_to.1, slightly.0, slightly.1, m03.0, m03.1, m03.0, m03.1
     );
-    let (status, body) = send_text(
+    let (status, body) = post_csv(
         app,
-        "POST",
         &format!("/v1/inspections/{round_id}/observations"),
         &surveyor,
-        "text/csv",
         csv,
     )
     .await;
@@ -346,12 +347,10 @@ async fn a_round_from_register_to_report(store: TestStore) {
     assert_eq!(status, StatusCode::CREATED, "{second}");
     let second_id = second["id"].as_i64().unwrap();
     let farther = offset(line.moved_from, 60.0, 3.5);
-    let (status, body) = send_text(
+    let (status, body) = post_csv(
         &app,
-        "POST",
         &format!("/v1/inspections/{second_id}/observations"),
         &line.surveyor,
-        "text/csv",
         format!(
             "number,lon,lat,condition\n鄞奉01,{},{},moved\n",
             farther.0, farther.1
@@ -416,12 +415,10 @@ async fn bad_input_is_refused_and_nothing_is_written(store: TestStore) {
     let reader = app.key(Role::Reader).await;
     let markers = format!("/v1/boundaries/{LINE}/markers");
 
-    let (status, body) = send_text(
+    let (status, body) = post_csv(
         &app,
-        "POST",
         &markers,
         &reader,
-        "text/csv",
         "number,lon,lat\nA1,121.5,29.7\n".into(),
     )
     .await;
@@ -431,7 +428,7 @@ async fn bad_input_is_refused_and_nothing_is_written(store: TestStore) {
     );
 
     let csv = "number,lon,lat,type\nA1,121.5,29.7,\nA2,121.5,north,\nA3,121.6,29.7,quad\nA1,121.7,29.7,\n";
-    let (status, body) = send_text(&app, "POST", &markers, &surveyor, "text/csv", csv.into()).await;
+    let (status, body) = post_csv(&app, &markers, &surveyor, csv.into()).await;
     assert_eq!(
         (status, body["code"].as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_rows")),
@@ -444,26 +441,16 @@ async fn bad_input_is_refused_and_nothing_is_written(store: TestStore) {
         .map(|row| row["line"].as_i64().unwrap())
         .collect();
     assert_eq!(lines, [3, 4], "{body}");
-    let (status, body) = send_text(
+    let (status, body) = post_csv(
         &app,
-        "POST",
         &markers,
         &surveyor,
-        "text/csv",
         "number,lon,lat\nA1,121.5,29.7\nA1,121.5,29.8\n".into(),
     )
     .await;
     assert_eq!(body["details"]["rows"][0]["line"], 3, "{body}");
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    let (status, body) = send_text(
-        &app,
-        "POST",
-        &markers,
-        &surveyor,
-        "text/csv",
-        "lon,lat\n1,2\n".into(),
-    )
-    .await;
+    let (status, body) = post_csv(&app, &markers, &surveyor, "lon,lat\n1,2\n".into()).await;
     assert_eq!(
         (status, body["code"].as_str()),
         (StatusCode::BAD_REQUEST, Some("invalid_csv"))
@@ -529,12 +516,10 @@ async fn bad_input_is_refused_and_nothing_is_written(store: TestStore) {
         )
         .await;
     let round_id = round["id"].as_i64().unwrap();
-    let (status, body) = send_text(
+    let (status, body) = post_csv(
         &app,
-        "POST",
         &format!("/v1/inspections/{round_id}/observations"),
         &surveyor,
-        "text/csv",
         "number,lon,lat,condition\nA1,,,intact\nA2,121.5,29.7,gone\n".into(),
     )
     .await;
