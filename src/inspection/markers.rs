@@ -124,7 +124,15 @@ fn optional_text(
 /// optional `note`. A type left out is inferred from the numbers: two markers
 /// `12A`/`12B` are a pair, three a triple.
 pub fn read_registered_markers(text: &str, crs: Crs) -> Result<Vec<BoundaryMarker>, BoundaryError> {
-    let markers = read_rows(
+    Ok(with_inferred_types(read_marker_rows(text, crs)?, &[]))
+}
+
+/// The rows of a marker register, each with the type its `type` column states, if any.
+pub fn read_marker_rows(
+    text: &str,
+    crs: Crs,
+) -> Result<Vec<(BoundaryMarker, Option<MarkerType>)>, BoundaryError> {
+    read_rows(
         text,
         &["number", "lon", "lat"],
         |record, columns, headers| {
@@ -154,8 +162,7 @@ pub fn read_registered_markers(text: &str, crs: Crs) -> Result<Vec<BoundaryMarke
                 marker_type,
             ))
         },
-    )?;
-    Ok(with_inferred_types(markers, &[]))
+    )
 }
 
 /// Gives each marker without a stated type the one its same-number group implies,

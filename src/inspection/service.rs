@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::county_lines::{CountyLines, DEFAULT_MISPLACED_WITHIN_M, line_id};
 use super::lines::BoundaryLine;
-use super::markers::{read_observations, read_registered_markers, with_inferred_types};
+use super::markers::{read_marker_rows, read_observations, with_inferred_types};
 use super::report::{
     InspectionReport, MarkerSummary, MarkerVerdict, ReportInputs, ReportLine, ReportSide,
     build_report, report_geojson,
@@ -387,10 +387,10 @@ impl InspectionService {
         actor: &Actor,
     ) -> Result<Vec<BoundaryMarker>> {
         let existing = self.markers(id).await?;
-        let mut markers = read_registered_markers(csv, crs)?;
+        let rows = read_marker_rows(csv, crs)?;
         let mut problems = Vec::new();
         let mut seen = std::collections::HashSet::new();
-        for (row, marker) in markers.iter().enumerate() {
+        for (row, (marker, _)) in rows.iter().enumerate() {
             let line = row as u64 + 2;
             if let Some(other) = &marker.line
                 && other != id
@@ -410,11 +410,11 @@ impl InspectionService {
         if !problems.is_empty() {
             return Err(BoundaryError::Rows(problems).into());
         }
-        // The file's types were inferred within the file; a pair whose other half is
-        // already registered is only seen as one against the register.
-        let given: Vec<(BoundaryMarker, Option<MarkerType>)> = markers
-            .drain(..)
-            .map(|mut marker| {
+        // Types the file leaves out are inferred against the register as well as the
+        // file: a pair whose other half is already registered is a pair.
+        let given: Vec<(BoundaryMarker, Option<MarkerType>)> = rows
+            .into_iter()
+            .map(|(mut marker, stated)| {
                 marker.line = Some(id.to_owned());
                 if let Some(previous) = existing
                     .iter()
@@ -422,8 +422,7 @@ impl InspectionService {
                 {
                     marker.landmarks = previous.landmarks.clone();
                 }
-                let kind = (marker.marker_type != MarkerType::Single).then_some(marker.marker_type);
-                (marker, kind)
+                (marker, stated)
             })
             .collect();
         let markers = with_inferred_types(given, &existing);
