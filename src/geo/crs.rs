@@ -111,17 +111,22 @@ pub fn is_offset_region(lon: f64, lat: f64) -> bool {
     (72.004..=137.8347).contains(&lon) && (0.8293..=55.8271).contains(&lat)
 }
 
-fn gcj_offset_lat(x: f64, y: f64) -> f64 {
+/// The term both offsets share: it depends on the longitude alone.
+fn gcj_common_term(x: f64) -> f64 {
+    (20.0 * (6.0 * x * PI).sin() + 20.0 * (2.0 * x * PI).sin()) * 2.0 / 3.0
+}
+
+fn gcj_offset_lat(x: f64, y: f64, common: f64) -> f64 {
     let mut offset = -100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * x.abs().sqrt();
-    offset += (20.0 * (6.0 * x * PI).sin() + 20.0 * (2.0 * x * PI).sin()) * 2.0 / 3.0;
+    offset += common;
     offset += (20.0 * (y * PI).sin() + 40.0 * (y / 3.0 * PI).sin()) * 2.0 / 3.0;
     offset += (160.0 * (y / 12.0 * PI).sin() + 320.0 * (y * PI / 30.0).sin()) * 2.0 / 3.0;
     offset
 }
 
-fn gcj_offset_lon(x: f64, y: f64) -> f64 {
+fn gcj_offset_lon(x: f64, y: f64, common: f64) -> f64 {
     let mut offset = 300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * x.abs().sqrt();
-    offset += (20.0 * (6.0 * x * PI).sin() + 20.0 * (2.0 * x * PI).sin()) * 2.0 / 3.0;
+    offset += common;
     offset += (20.0 * (x * PI).sin() + 40.0 * (x / 3.0 * PI).sin()) * 2.0 / 3.0;
     offset += (150.0 * (x / 12.0 * PI).sin() + 300.0 * (x / 30.0 * PI).sin()) * 2.0 / 3.0;
     offset
@@ -131,14 +136,16 @@ pub fn wgs84_to_gcj02(lon: f64, lat: f64) -> (f64, f64) {
     if !is_offset_region(lon, lat) {
         return (lon, lat);
     }
-    let d_lat = gcj_offset_lat(lon - 105.0, lat - 35.0);
-    let d_lon = gcj_offset_lon(lon - 105.0, lat - 35.0);
-    let rad_lat = lat.to_radians();
-    let magic = 1.0 - KRASOVSKY_EE * rad_lat.sin() * rad_lat.sin();
+    let (x, y) = (lon - 105.0, lat - 35.0);
+    let common = gcj_common_term(x);
+    let d_lat = gcj_offset_lat(x, y, common);
+    let d_lon = gcj_offset_lon(x, y, common);
+    let (sin_lat, cos_lat) = lat.to_radians().sin_cos();
+    let magic = 1.0 - KRASOVSKY_EE * sin_lat * sin_lat;
     let sqrt_magic = magic.sqrt();
     let d_lat =
         (d_lat * 180.0) / ((KRASOVSKY_A * (1.0 - KRASOVSKY_EE)) / (magic * sqrt_magic) * PI);
-    let d_lon = (d_lon * 180.0) / (KRASOVSKY_A / sqrt_magic * rad_lat.cos() * PI);
+    let d_lon = (d_lon * 180.0) / (KRASOVSKY_A / sqrt_magic * cos_lat * PI);
     (lon + d_lon, lat + d_lat)
 }
 
@@ -152,10 +159,13 @@ pub fn gcj02_to_bd09(lon: f64, lat: f64) -> (f64, f64) {
 }
 
 /// Undoes a forward offset by fixed-point iteration: each step moves the estimate by
-/// the error its forward image still has. The offsets vary by well under 1% per degree,
-/// so the error shrinks a hundredfold per step; four steps reach 1e-12 degrees.
+/// the error its forward image still has. The offsets change by about 1% of any
+/// change in position (1.3% at worst), so what is left after a step is about a
+/// hundredth of the correction it made. Stopping once a correction is below 5e-8°
+/// (5 mm) leaves under 1e-9° (0.1 mm), in 3.1 forward steps on average over Zhejiang
+/// where 1e-12° took 4.8; a test holds it to 1e-9° over China.
 fn invert(forward: impl Fn(f64, f64) -> (f64, f64), lon: f64, lat: f64) -> (f64, f64) {
-    const TOLERANCE_DEGREES: f64 = 1e-12;
+    const TOLERANCE_DEGREES: f64 = 5e-8;
     const MAX_STEPS: usize = 30;
     let (mut estimate_lon, mut estimate_lat) = (lon, lat);
     for _ in 0..MAX_STEPS {
@@ -188,6 +198,42 @@ pub fn bd09_to_gcj02(lon: f64, lat: f64) -> (f64, f64) {
 mod tests {
     use super::*;
     use crate::geo::measure::geodesic_distance_m;
+
+    /// The inverse to 1e-12°, as a reference for the one the service runs.
+    fn exact_inverse(forward: impl Fn(f64, f64) -> (f64, f64), lon: f64, lat: f64) -> (f64, f64) {
+        let (mut estimate_lon, mut estimate_lat) = (lon, lat);
+        for _ in 0..60 {
+            let (image_lon, image_lat) = forward(estimate_lon, estimate_lat);
+            estimate_lon -= image_lon - lon;
+            estimate_lat -= image_lat - lat;
+        }
+        (estimate_lon, estimate_lat)
+    }
+
+    #[test]
+    fn inverses_stop_within_a_tenth_of_a_millimetre_over_china() {
+        let mut worst: f64 = 0.0;
+        for lon_step in 0..=130 {
+            for lat_step in 0..=100 {
+                let (lon, lat) = (73.5 + lon_step as f64 * 0.5, 18.0 + lat_step as f64 * 0.35);
+                for (forward, inverse) in [
+                    (
+                        wgs84_to_gcj02 as fn(f64, f64) -> (f64, f64),
+                        gcj02_to_wgs84 as fn(f64, f64) -> (f64, f64),
+                    ),
+                    (gcj02_to_bd09, bd09_to_gcj02),
+                ] {
+                    let (offset_lon, offset_lat) = forward(lon, lat);
+                    let fast = inverse(offset_lon, offset_lat);
+                    let exact = exact_inverse(forward, offset_lon, offset_lat);
+                    worst = worst
+                        .max((fast.0 - exact.0).abs())
+                        .max((fast.1 - exact.1).abs());
+                }
+            }
+        }
+        assert!(worst < 1e-9, "the inverse stops {worst}° short");
+    }
 
     fn assert_close(actual: (f64, f64), expected: (f64, f64), tolerance: f64) {
         assert!(
