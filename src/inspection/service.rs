@@ -207,6 +207,35 @@ fn geodesic_length_m(parts: &[LineString<f64>]) -> f64 {
         .sum()
 }
 
+/// Registered markers whose same-number group the new `markers` join: a lettered
+/// marker registered alone as single becomes one of a pair when its partner arrives.
+fn regrouped_siblings(
+    markers: &[BoundaryMarker],
+    existing: &[BoundaryMarker],
+) -> Vec<BoundaryMarker> {
+    existing
+        .iter()
+        .filter(|sibling| sibling.number.suffix.is_some())
+        .filter(|sibling| {
+            !markers
+                .iter()
+                .any(|marker| marker.number.printed == sibling.number.printed)
+        })
+        .filter_map(|sibling| {
+            let group_type = markers
+                .iter()
+                .find(|marker| {
+                    marker.number.suffix.is_some() && marker.number.stem() == sibling.number.stem()
+                })?
+                .marker_type;
+            (group_type != sibling.marker_type).then(|| BoundaryMarker {
+                marker_type: group_type,
+                ..sibling.clone()
+            })
+        })
+        .collect()
+}
+
 pub struct InspectionService {
     store: Arc<dyn Store>,
     lines: Arc<CountyLines>,
@@ -358,9 +387,9 @@ impl InspectionService {
             note: checked_text(request.note, "note", MAX_NOTE_CHARS)?,
         };
         let marker = with_inferred_types(vec![(marker, request.marker_type)], &existing).remove(0);
-        self.store
-            .put_markers(std::slice::from_ref(&marker), actor)
-            .await?;
+        let mut written = vec![marker.clone()];
+        written.extend(regrouped_siblings(&written, &existing));
+        self.store.put_markers(&written, actor).await?;
         Ok(marker)
     }
 
@@ -425,7 +454,9 @@ impl InspectionService {
                 (marker, stated)
             })
             .collect();
-        let markers = with_inferred_types(given, &existing);
+        let mut markers = with_inferred_types(given, &existing);
+        let regrouped = regrouped_siblings(&markers, &existing);
+        markers.extend(regrouped);
         self.store.put_markers(&markers, actor).await?;
         Ok(markers)
     }

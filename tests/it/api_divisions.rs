@@ -127,6 +127,9 @@ async fn service_documents_and_measures_itself(store: TestStore) {
         "/v1/addresses/{code}/retire",
         "/v1/divisions/{code}",
         "/v1/audit",
+        "/v1/boundaries/{id}/markers/{number}",
+        "/v1/boundaries/{id}/inspections/comparison",
+        "/v1/inspections/{round}/report",
     ] {
         assert!(
             document["paths"].get(path).is_some(),

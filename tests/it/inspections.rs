@@ -559,7 +559,73 @@ async fn bad_input_is_refused_and_nothing_is_written(store: TestStore) {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 }
 
+/// A lettered marker registered alone is single; when its partner is registered, the
+/// two are a pair, the earlier one included.
+async fn same_number_markers_become_a_pair(store: TestStore) {
+    let app = TestApp::start(store).await;
+    let surveyor = app.key(Role::Surveyor).await;
+    let put = |number: &'static str, lon: f64| {
+        let (app, surveyor) = (&app, surveyor.clone());
+        async move {
+            app.call(
+                "PUT",
+                &format!("/v1/boundaries/{LINE}/markers/{number}"),
+                Some(&surveyor),
+                Some(json!({"lon": lon, "lat": 29.7})),
+            )
+            .await
+        }
+    };
+    let (status, first) = put("07A", 121.5).await;
+    assert_eq!(
+        (status, first["type"].as_str()),
+        (StatusCode::OK, Some("single")),
+        "{first}"
+    );
+    let (status, second) = put("07B", 121.5001).await;
+    assert_eq!(
+        (status, second["type"].as_str()),
+        (StatusCode::OK, Some("pair")),
+        "{second}"
+    );
+    let (_, listed) = app.get(&format!("/v1/boundaries/{LINE}/markers")).await;
+    let types: Vec<(&str, &str)> = listed["markers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|marker| {
+            (
+                marker["number"]["printed"].as_str().unwrap(),
+                marker["type"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(types, [("07A", "pair"), ("07B", "pair")]);
+    let (status, _) = app
+        .call(
+            "DELETE",
+            &format!("/v1/boundaries/{LINE}/markers/07B"),
+            Some(&surveyor),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = app
+        .call(
+            "DELETE",
+            &format!("/v1/boundaries/{LINE}/markers/07B"),
+            Some(&surveyor),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("marker_not_found"))
+    );
+}
+
 crate::on_both_backends!(
     a_round_from_register_to_report,
-    bad_input_is_refused_and_nothing_is_written
+    bad_input_is_refused_and_nothing_is_written,
+    same_number_markers_become_a_pair
 );
