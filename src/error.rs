@@ -170,8 +170,6 @@ pub enum RequestError {
     PageSizeTooLarge { requested: u32, maximum: u32 },
     #[error("no route for {0}")]
     RouteNotFound(String),
-    #[error("no boundary line {0:?} between two counties with polygons")]
-    BoundaryNotFound(String),
     #[error("method not allowed")]
     MethodNotAllowed,
 }
@@ -227,7 +225,6 @@ impl Error {
                 RequestError::InvalidCursor => ErrorCode::InvalidCursor,
                 RequestError::PageSizeTooLarge { .. } => ErrorCode::PageSizeTooLarge,
                 RequestError::RouteNotFound(_) => ErrorCode::RouteNotFound,
-                RequestError::BoundaryNotFound(_) => ErrorCode::BoundaryNotFound,
                 RequestError::MethodNotAllowed => ErrorCode::MethodNotAllowed,
             },
             Error::Batch(error) => match error {

@@ -18,7 +18,7 @@ use crate::inspection::county_lines::{
     DEFAULT_MISPLACED_WITHIN_M, MAX_MISPLACED_WITHIN_M, MisplacedAddress, line_id,
 };
 use crate::inspection::lines::BoundaryLine;
-use crate::inspection::service::LineRegistration;
+use crate::inspection::service::{LineRegistration, lines_geojson};
 use crate::matching::DivisionSummary;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -82,10 +82,7 @@ fn summary(state: &AppState, line: &BoundaryLine, name: Option<String>) -> LineS
 }
 
 fn checked_line<'a>(state: &'a AppState, id: &str) -> Result<&'a BoundaryLine> {
-    state
-        .boundaries
-        .line(id)
-        .ok_or_else(|| RequestError::BoundaryNotFound(id.to_owned()).into())
+    Ok(state.inspections.line(id)?)
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -163,12 +160,7 @@ fn line_geometry_in(geometry: &Value, crs: Crs) -> Value {
 async fn line_view(state: &AppState, id: &str, crs: Crs) -> Result<LineView> {
     let line = checked_line(state, id)?;
     let settings = state.inspections.settings(id).await?;
-    let parts: Vec<geo::LineString<f64>> = line.geometry.0.clone();
-    let derived = if parts.len() == 1 {
-        json!({"type": "LineString", "coordinates": parts[0].coords().map(|c| [c.x, c.y]).collect::<Vec<_>>()})
-    } else {
-        json!({"type": "MultiLineString", "coordinates": parts.iter().map(|part| part.coords().map(|c| [c.x, c.y]).collect::<Vec<_>>()).collect::<Vec<_>>()})
-    };
+    let derived = lines_geojson(&line.geometry.0);
     Ok(LineView {
         line: summary(state, line, settings.name.clone()),
         agreement: settings.agreement,

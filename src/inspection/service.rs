@@ -183,7 +183,7 @@ fn checked_position(lon: f64, lat: f64, crs: Crs) -> Result<(f64, f64)> {
 }
 
 /// GeoJSON of line parts, WGS84 to 1e-7°.
-fn lines_geojson(parts: &[LineString<f64>]) -> Value {
+pub fn lines_geojson(parts: &[LineString<f64>]) -> Value {
     let coordinates: Vec<Vec<[f64; 2]>> = parts
         .iter()
         .map(|part| {
