@@ -295,7 +295,7 @@ pub fn render_report_html(
     let mut html = String::with_capacity(32 * 1024);
     let _ = write!(
         html,
-        r#"<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>{title} {date}</title><style>{STYLE}</style></head><body><h1>{title}</h1><p class="subtitle">第 {round} 次联检 · {date}</p>"#,
+        r#"<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>{title} {date}</title><style>{STYLE}</style></head><body><h1>{title}</h1><p class="subtitle">联检记录 {round} · {date}</p>"#,
         title = escape(&title),
         date = report.round.date,
         round = report.round.id,
