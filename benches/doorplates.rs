@@ -129,7 +129,7 @@ async fn start_service(data_dir: &std::path::Path, plates: usize) -> (SocketAddr
         .expect("index")
         .iter()
         .filter(|address| !address.retired)
-        .map(|address| address.code.to_string())
+        .map(|address| address.code().to_owned())
         .take(plates)
         .collect();
     let mut tokens = Vec::with_capacity(codes.len());

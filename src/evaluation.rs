@@ -274,10 +274,10 @@ pub fn evaluate_registry(matcher: &MatchEngine, queries: &[RegistryQuery]) -> Re
             .iter()
             .filter_map(|entry| {
                 Some((
-                    entry.source_id.as_deref()?.to_owned(),
+                    entry.source_id()?.to_owned(),
                     (
                         crate::matching::level_of_entry(entry).as_str(),
-                        entry.standard_text.to_string(),
+                        entry.standard_text().to_owned(),
                     ),
                 ))
             })

@@ -10,6 +10,10 @@ use yizhitong::domain::address::{AddressComponents, GeoPoint};
 use yizhitong::index::addresses::AddressIndex;
 use yizhitong::index::divisions::DivisionDirectory;
 
+// The benchmarks measure the allocator the service binary runs with (src/main.rs).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The synthetic registry CSV of `scripts/generate-synthetic-addresses` with `rows`
 /// rows, generated once into the temporary directory and reused (or the file named
 /// by YZT_BENCH_REGISTRY).

@@ -281,7 +281,7 @@ impl DoorplateService {
             .ok_or_else(|| DoorplateError::UnknownAddress { code: code.clone() })?;
         if address.retired {
             return Err(DoorplateError::AddressRetired {
-                successor_code: address.successor.as_deref().map(str::to_owned),
+                successor_code: address.successor().map(str::to_owned),
                 code,
             });
         }

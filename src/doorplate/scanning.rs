@@ -158,22 +158,22 @@ impl DoorplateService {
                 .unwrap_or_else(|p| p.into_inner());
             index.by_code(&state.address_code).map(|address| {
                 let mut successor = None;
-                let mut next = address.successor.as_deref();
+                let mut next = address.successor();
                 for _ in 0..MAX_SUCCESSOR_HOPS {
                     let Some(entry) = next.and_then(|code| index.by_code(code)) else {
                         break;
                     };
                     successor = Some(SuccessorAddress {
-                        code: entry.code.to_string(),
-                        address: entry.standard_text.to_string(),
+                        code: entry.code().to_owned(),
+                        address: entry.standard_text().to_owned(),
                     });
                     if !entry.retired {
                         break;
                     }
-                    next = entry.successor.as_deref();
+                    next = entry.successor();
                 }
                 (
-                    address.standard_text.to_string(),
+                    address.standard_text().to_owned(),
                     crate::index::divisions::format_code(address.division),
                     address.retired,
                     address.point,

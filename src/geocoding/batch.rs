@@ -110,7 +110,7 @@ impl RowAnswerer for ReverseRows<'_> {
         };
         if let Some(nearest) = answer.addresses.first() {
             cells.extend([
-                nearest.code.clone(),
+                nearest.code.to_string(),
                 nearest.address.clone(),
                 nearest.distance_m.to_string(),
                 nearest.level.as_str().to_owned(),

@@ -7,6 +7,7 @@ pub mod batch;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use compact_str::CompactString;
 use serde::Serialize;
 
 use crate::geo::{Crs, round_degrees};
@@ -27,8 +28,12 @@ pub const MAX_REVERSE_LIMIT: usize = 100;
 /// A standard address near the query point.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct NearbyAddress {
-    pub code: String,
-    pub source_id: Option<String>,
+    // Codes and source ids are short and are held inline: a reverse lookup answers with
+    // up to a hundred addresses, and allocating each piece was a large part of its cost.
+    #[schema(value_type = String)]
+    pub code: CompactString,
+    #[schema(value_type = Option<String>)]
+    pub source_id: Option<CompactString>,
     /// Standard text.
     pub address: String,
     pub level: MatchLevel,
@@ -38,7 +43,8 @@ pub struct NearbyAddress {
     pub lon: f64,
     pub lat: f64,
     /// 12-digit code of the division the address is registered under.
-    pub division_code: String,
+    #[schema(value_type = String)]
+    pub division_code: CompactString,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -119,34 +125,41 @@ impl Geocoder {
         limit: usize,
         out: Crs,
     ) -> ReverseResult {
-        let division = self
-            .polygons
-            .deepest_containing(lon, lat)
-            .and_then(|division| self.summaries.get(&division.code).cloned());
         let index = self
             .matcher
             .addresses()
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let addresses = index
-            .nearest(lon, lat, radius_m, limit)
-            .into_iter()
-            .filter_map(|nearby| {
-                let entry = index.get(nearby.position)?;
-                let (point_lon, point_lat) = entry.point?;
-                let (out_lon, out_lat) = out.from_wgs84(point_lon, point_lat);
-                Some(NearbyAddress {
-                    code: entry.code.to_string(),
-                    source_id: entry.source_id.as_deref().map(str::to_owned),
-                    address: entry.standard_text.to_string(),
-                    level: level_of_entry(entry),
-                    distance_m: (nearby.distance_m * 100.0).round() / 100.0,
-                    lon: round_degrees(out_lon),
-                    lat: round_degrees(out_lat),
-                    division_code: crate::index::divisions::format_code(entry.division),
-                })
-            })
-            .collect();
+        let nearby = index.nearest(lon, lat, radius_m, limit);
+        let positions = || nearby.iter().map(|nearby| nearby.position);
+        // Each answer's entry and text are a cache miss of their own; they are asked
+        // for first, and the polygon test runs while they arrive.
+        index.prefetch_entries(positions());
+        let division = self
+            .polygons
+            .deepest_containing(lon, lat)
+            .and_then(|division| self.summaries.get(&division.code).cloned());
+        index.prefetch_texts(positions());
+        let mut addresses = Vec::with_capacity(nearby.len());
+        for nearby in nearby {
+            let Some(entry) = index.get(nearby.position) else {
+                continue;
+            };
+            let Some((point_lon, point_lat)) = entry.point else {
+                continue;
+            };
+            let (out_lon, out_lat) = out.from_wgs84(point_lon, point_lat);
+            addresses.push(NearbyAddress {
+                code: CompactString::new(entry.code()),
+                source_id: entry.source_id().map(CompactString::new),
+                address: entry.standard_text().to_owned(),
+                level: level_of_entry(entry),
+                distance_m: (nearby.distance_m * 100.0).round() / 100.0,
+                lon: round_degrees(out_lon),
+                lat: round_degrees(out_lat),
+                division_code: crate::index::divisions::format_code_inline(entry.division),
+            });
+        }
         ReverseResult {
             division,
             addresses,

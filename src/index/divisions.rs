@@ -73,6 +73,11 @@ fn numeric_code(code: &str) -> Option<u64> {
 /// A numeric division code as its 12 digits. Written out by hand: the formatting
 /// machinery costs more than the rest of a reverse lookup's answer.
 pub fn format_code(code: u64) -> String {
+    format_code_inline(code).into_string()
+}
+
+/// The same, held inline instead of allocated.
+pub fn format_code_inline(code: u64) -> compact_str::CompactString {
     let mut digits = [b'0'; 12];
     let mut rest = code;
     for digit in digits.iter_mut().rev() {
@@ -80,7 +85,7 @@ pub fn format_code(code: u64) -> String {
         rest /= 10;
     }
     debug_assert_eq!(rest, 0, "division codes have 12 digits");
-    String::from_utf8(digits.to_vec()).expect("ASCII digits")
+    compact_str::CompactString::from_utf8(digits).expect("ASCII digits")
 }
 
 impl DivisionDirectory {

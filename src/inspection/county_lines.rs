@@ -152,8 +152,8 @@ impl CountyLines {
                 let (polygon_county, registered_county) =
                     (holder.code / 1_000_000, entry.division / 1_000_000);
                 (polygon_county != registered_county).then(|| MisplacedAddress {
-                    code: entry.code.to_string(),
-                    address: entry.standard_text.to_string(),
+                    code: entry.code().to_owned(),
+                    address: entry.standard_text().to_owned(),
                     registered_division: format_code(entry.division),
                     polygon_county: format_code(polygon_county * 1_000_000),
                     distance_to_line_m: (distance * 100.0).round() / 100.0,

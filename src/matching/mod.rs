@@ -461,9 +461,9 @@ impl MatchEngine {
                     .unwrap_or_else(|| self.unknown_division(entry.division)),
             };
             matches.push(AddressMatch {
-                code: entry.code.to_string(),
-                source_id: entry.source_id.as_deref().map(str::to_owned),
-                address: entry.standard_text.to_string(),
+                code: entry.code().to_owned(),
+                source_id: entry.source_id().map(str::to_owned),
+                address: entry.standard_text().to_owned(),
                 level: candidate.level,
                 confidence: candidate.confidence,
                 division,

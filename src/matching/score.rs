@@ -415,15 +415,15 @@ fn score_numbers(entry: &IndexedAddress, query: &QueryAddress, evaluation: &mut 
 }
 
 pub fn level_of(entry: &IndexedAddress) -> MatchLevel {
-    if entry.number(NumberSlot::Room).is_some() {
+    if entry.has_number(NumberSlot::Room) {
         MatchLevel::Room
-    } else if entry.number(NumberSlot::Floor).is_some() {
+    } else if entry.has_number(NumberSlot::Floor) {
         MatchLevel::Floor
-    } else if entry.number(NumberSlot::Unit).is_some() {
+    } else if entry.has_number(NumberSlot::Unit) {
         MatchLevel::Unit
-    } else if entry.number(NumberSlot::Building).is_some() {
+    } else if entry.has_number(NumberSlot::Building) {
         MatchLevel::Building
-    } else if entry.number(NumberSlot::RoadNo).is_some() {
+    } else if entry.has_number(NumberSlot::RoadNo) {
         MatchLevel::Doorplate
     } else if entry.place.is_some() {
         MatchLevel::Place
@@ -506,12 +506,9 @@ pub(super) fn rank_candidates(
         };
         // A retired address answers through its successor.
         let (answer_position, replaces) = if entry.retired {
-            let successor = entry
-                .successor
-                .as_deref()
-                .and_then(|code| index.position_of(code));
+            let successor = entry.successor().and_then(|code| index.position_of(code));
             match successor {
-                Some(successor) => (successor, Some(entry.code.to_string())),
+                Some(successor) => (successor, Some(entry.code().to_owned())),
                 None => continue,
             }
         } else {

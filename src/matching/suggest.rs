@@ -144,7 +144,7 @@ impl MatchEngine {
                 {
                     continue;
                 }
-                let specificity = entry.numbers.iter().filter(|n| n.is_some()).count();
+                let specificity = entry.number_count();
                 found.push((specificity, number_order(first_number), position));
             }
             if found.len() >= limit * 20 {
@@ -156,8 +156,8 @@ impl MatchEngine {
             if let Some(entry) = index.get(position) {
                 suggestions.push(Suggestion {
                     kind: SuggestionKind::Address,
-                    code: entry.code.to_string(),
-                    text: entry.standard_text.to_string(),
+                    code: entry.code().to_owned(),
+                    text: entry.standard_text().to_owned(),
                     level: level_of_entry(entry),
                 });
             }
