@@ -137,6 +137,20 @@ impl FeatureTable {
         }
     }
 
+    /// Asks for the feature's slot without waiting for it (absent features, known
+    /// from the presence filter, are not asked for).
+    fn prefetch(&self, feature: u64) {
+        if self.slots.is_empty() {
+            return;
+        }
+        let key = Self::key(feature);
+        let (word, bit) = presence_bit(key);
+        if self.presence[word] & bit != 0 {
+            let slot = (key as usize) & (self.slots.len() - 1);
+            crate::index::prefetch_read(&self.slots[slot]);
+        }
+    }
+
     fn iter(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
         self.slots.iter().copied().filter(|(key, _)| *key != 0)
     }
@@ -194,7 +208,15 @@ impl TaggerModel {
     /// Emission scores of every tag at every position.
     pub fn emissions(&self, features: &[Vec<u64>], scores: &mut Vec<[f32; TAG_COUNT]>) {
         scores.clear();
-        for position_features in features {
+        // The slot array is megabytes and most lookups miss the cache: the next
+        // character's slots are requested while this one's are summed.
+        for &feature in features.first().into_iter().flatten() {
+            self.cells_by_feature.prefetch(feature);
+        }
+        for (position, position_features) in features.iter().enumerate() {
+            for &feature in features.get(position + 1).into_iter().flatten() {
+                self.cells_by_feature.prefetch(feature);
+            }
             let mut row = [0.0f32; TAG_COUNT];
             for &feature in position_features {
                 for cell in self.feature_cells(feature) {
