@@ -200,8 +200,8 @@ enum DbCommand {
     Migrate,
 }
 
-// A lookup answers with many small strings (codes, names, texts); mimalloc serves and
-// frees them in a fraction of the system allocator's time (docs/geocoding.md).
+// A lookup answers with many small strings (codes, names, texts). With mimalloc instead
+// of glibc's allocator, reverse lookups ran 1.27x as fast (docs/geocoding.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

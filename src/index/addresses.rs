@@ -541,13 +541,32 @@ mod tests {
         let entry = index.by_code("33021200100000012X").unwrap();
         assert_eq!(entry.code(), "33021200100000012X");
         assert_eq!(entry.source_id(), None);
-        assert_eq!(entry.standard_text(), "浙江省宁波市鄞州区天童南路588号501室");
+        assert_eq!(
+            entry.standard_text(),
+            "浙江省宁波市鄞州区天童南路588号501室"
+        );
         assert_eq!(entry.successor(), Some("330212001000000020"));
         assert_eq!(entry.number(NumberSlot::RoadNo), Some("588"));
         assert_eq!(entry.number(NumberSlot::Room), Some("501"));
         assert_eq!(entry.number(NumberSlot::Building), None);
         assert!(entry.has_number(NumberSlot::Room) && !entry.has_number(NumberSlot::Unit));
         assert_eq!(entry.number_count(), 2);
+
+        index.upsert_parts(
+            "330212001000000037",
+            Some(""),
+            "330212001000",
+            &AddressComponents::default(),
+            "",
+            false,
+            None,
+            None,
+        );
+        let entry = index.by_code("330212001000000037").unwrap();
+        assert_eq!(entry.source_id(), Some(""));
+        assert_eq!(entry.standard_text(), "");
+        assert_eq!(entry.successor(), None);
+        assert_eq!(entry.number_count(), 0);
     }
 
     #[test]

@@ -185,11 +185,15 @@ impl RadiusScan {
                     );
                 }
                 RTreeNode::Parent(parent) => {
-                    if box_distance_squared(&self.query, &parent.envelope()) <= self.radius_squared
-                        && within_count < NODE_SIZE
-                    {
+                    if box_distance_squared(&self.query, &parent.envelope()) > self.radius_squared {
+                        continue;
+                    }
+                    // rstar keeps nodes within NODE_SIZE; the fallback only guards the answer.
+                    if within_count < NODE_SIZE {
                         within[within_count] = parent;
                         within_count += 1;
+                    } else if !self.visit(parent) {
+                        return false;
                     }
                 }
             }
