@@ -18,6 +18,7 @@ pub mod geocoding;
 pub mod index;
 pub mod inspection;
 pub mod matching;
+mod prefetch;
 pub mod reference;
 pub mod registry;
 pub mod store;

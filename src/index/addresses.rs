@@ -299,7 +299,7 @@ impl AddressIndex {
     pub fn prefetch_entries(&self, positions: impl Iterator<Item = u32>) {
         for position in positions {
             if let Some(slot) = self.entries.get(position as usize) {
-                super::prefetch_read(slot);
+                crate::prefetch::read(slot);
             }
         }
     }
@@ -308,7 +308,7 @@ impl AddressIndex {
     pub fn prefetch_texts(&self, positions: impl Iterator<Item = u32>) {
         for position in positions {
             if let Some(entry) = self.get(position) {
-                super::prefetch_read(entry.texts.as_ptr());
+                crate::prefetch::read(entry.texts.as_ptr());
             }
         }
     }

@@ -217,7 +217,7 @@ fn prefetch_children(node: &ParentNode<PointEntry>) {
     let start = children.as_ptr().cast::<u8>();
     let bytes = std::mem::size_of_val(children);
     for offset in (0..bytes).step_by(64) {
-        crate::index::prefetch_read(start.wrapping_add(offset));
+        crate::prefetch::read(start.wrapping_add(offset));
     }
 }
 

@@ -147,7 +147,7 @@ impl FeatureTable {
         let (word, bit) = presence_bit(key);
         if self.presence[word] & bit != 0 {
             let slot = (key as usize) & (self.slots.len() - 1);
-            crate::index::prefetch_read(&self.slots[slot]);
+            crate::prefetch::read(&self.slots[slot]);
         }
     }
 
