@@ -18,11 +18,21 @@ use crate::common::{TestApp, in_ci, sqlite};
 const PHONE_WIDTH: u32 = 390;
 const PHONE_HEIGHT: u32 = 844;
 
-pub fn chromium() -> Option<PathBuf> {
-    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+/// Debian's Chromium, or `None` (with a note that `test` is skipped) on a machine
+/// without it. CI installs it, so there its absence fails the test instead.
+pub fn chromium_or_skip(test: &str) -> Option<PathBuf> {
+    let found = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
         .into_iter()
         .map(PathBuf::from)
-        .find(|path| path.exists())
+        .find(|path| path.exists());
+    if found.is_none() {
+        assert!(
+            !in_ci(),
+            "CI=true requires Chromium (apt-get install chromium) for the browser test"
+        );
+        eprintln!("SKIPPED: {test}, no Chromium at /usr/bin/chromium");
+    }
+    found
 }
 
 /// Headless Chromium with one tab open, its window `size` pixels. Keep the browser
@@ -99,12 +109,7 @@ fn render_on_phone(chromium: &Path, url: &str) -> Rendered {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scan_page_reads_well_on_a_phone_in_chromium() {
-    let Some(chromium) = chromium() else {
-        assert!(
-            !in_ci(),
-            "CI=true requires Chromium (apt-get install chromium) for the browser test"
-        );
-        eprintln!("SKIPPED: browser test, no Chromium at /usr/bin/chromium");
+    let Some(chromium) = chromium_or_skip("scan page browser test") else {
         return;
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 
 use headless_chrome::protocol::cdp::Page::CaptureScreenshotFormatOption;
 
-use super::doorplate_browser::{chromium, headless};
+use super::doorplate_browser::{chromium_or_skip, headless};
 use super::inspections::{build_report, inspected_line};
-use crate::common::{TestApp, in_ci, sqlite};
+use crate::common::{TestApp, sqlite};
 
 struct Rendered {
     visible_text: String,
@@ -72,12 +72,7 @@ fn render(chromium: &Path, url: &str) -> Rendered {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_report_renders_and_prints_in_chromium() {
-    let Some(chromium) = chromium() else {
-        assert!(
-            !in_ci(),
-            "CI=true requires Chromium (apt-get install chromium) for the browser test"
-        );
-        eprintln!("SKIPPED: report browser test, no Chromium at /usr/bin/chromium");
+    let Some(chromium) = chromium_or_skip("report browser test") else {
         return;
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
