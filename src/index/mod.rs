@@ -3,4 +3,5 @@
 pub mod addresses;
 pub mod divisions;
 pub mod points;
+mod polygon_cells;
 pub mod polygons;

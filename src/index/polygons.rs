@@ -12,6 +12,7 @@ use rstar::{AABB, RTree};
 
 use crate::geo::round_degrees;
 use crate::index::divisions::{DivisionDirectory, DivisionRef};
+use crate::index::polygon_cells::{CellAnswer, PolygonCells};
 use crate::store::DivisionPolygon;
 
 /// Why a stored or imported polygon cannot be used.
@@ -110,6 +111,8 @@ pub struct DivisionPolygons {
     polygons: Vec<IndexedPolygon>,
     by_code: std::collections::HashMap<u64, u32>,
     boxes: RTree<GeomWithData<Rectangle<[f64; 2]>, u32>>,
+    /// Answers for the grid cells no outline crosses; `None` without polygons.
+    cells: Option<PolygonCells>,
 }
 
 impl DivisionPolygons {
@@ -160,11 +163,17 @@ impl DivisionPolygons {
             .enumerate()
             .map(|(position, polygon)| (polygon.division.code, position as u32))
             .collect();
-        DivisionPolygons {
+        let mut index = DivisionPolygons {
             polygons,
             by_code,
             boxes: RTree::bulk_load(boxes),
-        }
+            cells: None,
+        };
+        index.cells = PolygonCells::build(
+            index.polygons.iter().map(|polygon| &polygon.shape),
+            |lon, lat| index.deepest_position_exact(lon, lat),
+        );
+        index
     }
 
     pub fn len(&self) -> usize {
@@ -185,26 +194,43 @@ impl DivisionPolygons {
     /// neighbours) belongs to the neighbour with the lower code, so every point on
     /// land has one answer.
     pub fn deepest_containing(&self, lon: f64, lat: f64) -> Option<DivisionRef> {
+        let position = match self.cells.as_ref().map(|cells| cells.answer(lon, lat)) {
+            Some(CellAnswer::Inside(position)) => Some(position),
+            Some(CellAnswer::Outside) => None,
+            Some(CellAnswer::Crossed) | None => self.deepest_position_exact(lon, lat),
+        };
+        position.map(|position| self.polygons[position as usize].division)
+    }
+
+    /// The same answer as [`Self::deepest_containing`], always from the exact
+    /// point-in-polygon test: the reference the cell table is checked against, and
+    /// the benchmark's yardstick for the machine's speed.
+    pub fn deepest_containing_exact(&self, lon: f64, lat: f64) -> Option<DivisionRef> {
+        self.deepest_position_exact(lon, lat)
+            .map(|position| self.polygons[position as usize].division)
+    }
+
+    fn deepest_position_exact(&self, lon: f64, lat: f64) -> Option<u32> {
         let envelope = AABB::from_point([lon, lat]);
         let candidates = || {
             self.boxes
                 .locate_in_envelope_intersecting(&envelope)
-                .map(|candidate| &self.polygons[candidate.data as usize])
+                .map(|candidate| (candidate.data, &self.polygons[candidate.data as usize]))
         };
         let coord = Coord { x: lon, y: lat };
-        let mut best: Option<DivisionRef> = None;
-        for polygon in candidates() {
+        let mut best: Option<(u32, DivisionRef)> = None;
+        for (position, polygon) in candidates() {
             if is_better(best, polygon.division) && polygon.edges.contains(&coord) {
-                best = Some(polygon.division);
+                best = Some((position, polygon.division));
             }
         }
         if best.is_some() {
-            return best;
+            return best.map(|(position, _)| position);
         }
         // On an outline the interior test fails for both neighbours; a nudge of a
         // tenth of a millimetre either way lands inside one of them.
         const NUDGE_DEGREES: f64 = 1e-9;
-        for polygon in candidates() {
+        for (position, polygon) in candidates() {
             let touches = [(1.0, 0.0), (-1.0, 0.0), (0.0, 1.0), (0.0, -1.0)]
                 .iter()
                 .any(|(east, north)| {
@@ -214,10 +240,10 @@ impl DivisionPolygons {
                     })
                 });
             if touches && is_better(best, polygon.division) {
-                best = Some(polygon.division);
+                best = Some((position, polygon.division));
             }
         }
-        best
+        best.map(|(position, _)| position)
     }
 
     /// A point inside the division's polygon (not the centroid, which a crescent
@@ -245,10 +271,10 @@ impl DivisionPolygons {
 
 /// Deeper wins; at equal depth the lower code wins, so the answer does not depend on
 /// the order polygons were loaded in.
-fn is_better(current: Option<DivisionRef>, candidate: DivisionRef) -> bool {
+fn is_better(current: Option<(u32, DivisionRef)>, candidate: DivisionRef) -> bool {
     match current {
         None => true,
-        Some(current) => {
+        Some((_, current)) => {
             (candidate.level, std::cmp::Reverse(candidate.code))
                 > (current.level, std::cmp::Reverse(current.code))
         }
@@ -324,5 +350,28 @@ mod tests {
         assert_eq!(found(&index, 119.5, 29.5), None);
         let (lon, lat) = index.representative_point(330212001000).unwrap();
         assert_eq!(found(&index, lon, lat), Some(330212001000));
+    }
+
+    #[test]
+    fn the_cell_table_agrees_with_the_exact_test_over_the_bundled_counties() {
+        use rand::{Rng, SeedableRng};
+        let reference = crate::reference::ReferenceSource::Embedded
+            .load()
+            .expect("embedded reference data");
+        let directory = DivisionDirectory::build(reference.divisions);
+        let index = DivisionPolygons::build(&reference.polygons, &directory);
+        let mut random = rand::rngs::StdRng::seed_from_u64(7);
+        let mut inside = 0;
+        for _ in 0..40_000 {
+            // Zhejiang's bounding box and a little beyond, sea and neighbours included.
+            let (lon, lat) = (
+                random.random_range(118.0..123.3),
+                random.random_range(26.9..31.3),
+            );
+            let exact = index.deepest_containing_exact(lon, lat);
+            assert_eq!(index.deepest_containing(lon, lat), exact, "({lon}, {lat})");
+            inside += usize::from(exact.is_some());
+        }
+        assert!(inside > 10_000, "{inside}");
     }
 }
