@@ -61,7 +61,7 @@ fn main() {
     // The R-tree alone, bulk-loaded from the same points.
     let started = Instant::now();
     let mut tree = AddressPoints::default();
-    tree.defer_inserts();
+    tree.defer_inserts(points.len());
     for (position, &(lon, lat)) in points.iter().enumerate() {
         tree.insert(position as u32, lon, lat);
     }

@@ -62,7 +62,7 @@ pub fn index_registry(
     mut visit: impl FnMut(&IndexedRow<'_>),
 ) -> AddressIndex {
     let mut index = AddressIndex::new();
-    index.begin_loading();
+    index.begin_loading(0);
     let file = std::io::BufReader::new(std::fs::File::open(path).expect("registry csv"));
     for (line_number, line) in file.lines().enumerate().skip(1) {
         let line = line.expect("csv line");

@@ -268,8 +268,13 @@ impl AddressIndex {
     }
 
     /// Start of a bulk load: points are indexed in one pass by [`Self::finish_loading`].
-    pub fn begin_loading(&mut self) {
-        self.points.defer_inserts();
+    /// Starts a bulk load of about `expected` addresses. Sizing the large tables up
+    /// front spares them repeated doubling: each doubling copies the table into fresh
+    /// memory, which the kernel must first zero.
+    pub fn begin_loading(&mut self, expected: usize) {
+        self.entries.reserve(expected);
+        self.by_code.reserve(expected);
+        self.points.defer_inserts(expected);
     }
 
     pub fn finish_loading(&mut self) {

@@ -60,8 +60,8 @@ impl AddressPoints {
         self.tree.size() == 0
     }
 
-    pub fn defer_inserts(&mut self) {
-        self.deferred.get_or_insert_with(Vec::new);
+    pub fn defer_inserts(&mut self, expected: usize) {
+        self.deferred.get_or_insert_with(Vec::new).reserve(expected);
     }
 
     pub fn finish_deferred_inserts(&mut self) {
@@ -310,7 +310,7 @@ mod tests {
     fn nearest_agrees_with_brute_force_and_respects_the_radius() {
         let points = grid();
         let mut index = AddressPoints::default();
-        index.defer_inserts();
+        index.defer_inserts(points.len());
         for (position, &(lon, lat)) in points.iter().enumerate() {
             index.insert(position as u32, lon, lat);
         }

@@ -182,7 +182,9 @@ impl Registry {
     /// Reads every stored address into the matching index (at start-up). Points are
     /// bulk-loaded into the spatial index once every page is in.
     pub async fn load_address_index(&self) -> Result<usize, RegistryError> {
-        self.write_index().begin_loading();
+        let expected = self.store.count_addresses().await?;
+        self.write_index()
+            .begin_loading(usize::try_from(expected).unwrap_or(0));
         let loaded = self.load_address_pages().await;
         self.write_index().finish_loading();
         loaded
