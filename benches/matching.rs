@@ -1,6 +1,6 @@
 //! Single-thread matching throughput on a large registry.
 //!
-//! `cargo bench --bench matching` (or `scripts/bench matching`). The registry is the
+//! `cargo bench --bench matching`. The registry is the
 //! synthetic CSV of `scripts/generate-synthetic-addresses` (1,000,000 rows unless
 //! YZT_BENCH_ROWS says otherwise; YZT_BENCH_REGISTRY names an existing file to reuse).
 //! Queries are registered addresses rewritten the way people write them: province
