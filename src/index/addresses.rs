@@ -267,10 +267,10 @@ impl AddressIndex {
         self.points.len()
     }
 
-    /// Start of a bulk load: points are indexed in one pass by [`Self::finish_loading`].
-    /// Starts a bulk load of about `expected` addresses. Sizing the large tables up
-    /// front spares them repeated doubling: each doubling copies the table into fresh
-    /// memory, which the kernel must first zero.
+    /// Starts a bulk load of about `expected` addresses; points are indexed in one pass
+    /// by [`Self::finish_loading`]. Sizing the large tables up front spares them
+    /// repeated doubling: each doubling copies the table into fresh memory, which the
+    /// kernel must first zero.
     pub fn begin_loading(&mut self, expected: usize) {
         self.entries.reserve(expected);
         self.by_code.reserve(expected);

@@ -5,7 +5,8 @@
 //! so the deepest division containing its centre contains every point of it. Such
 //! cells hold that answer; the cells an outline crosses hold a mark that sends the
 //! lookup to the exact test. With the bundled county outlines and cells of about a
-//! kilometre, four points in five land in a settled cell.
+//! kilometre, 81% of random points over Zhejiang's bounding box land in a settled cell
+//! (32,482 of the 40,000 in `polygons`' agreement test).
 
 use geo::{Coord, LineString, MultiPolygon};
 
