@@ -18,8 +18,8 @@ use crate::reference::{
     EMBEDDED_DEMO_SEED, EMBEDDED_PARSER_MODEL, ReferenceData, ReferenceError, ReferenceSource,
     decode_division_snapshot, encode_division_snapshot,
 };
-use crate::registry::Registry;
 use crate::registry::import::{ImportError, import_address_csv};
+use crate::registry::{IndexLoad, Registry, SnapshotFile};
 use crate::store::{Actor, Store, StoreError, open_store};
 use crate::text::lexicon::PlaceLexicon;
 use crate::text::parse::AddressParser;
@@ -42,6 +42,8 @@ pub enum StartupError {
     AddressIndex(#[from] crate::registry::RegistryError),
     #[error(transparent)]
     ParserModel(#[from] crate::text::parse::model::ModelError),
+    #[error("start-up task failed: {0}")]
+    Task(String),
 }
 
 /// The opened registry and what start-up did.
@@ -54,6 +56,8 @@ pub struct Opened {
     pub boundaries: Arc<CountyLines>,
     pub inspections: Arc<InspectionService>,
     pub reference_loaded: bool,
+    /// How the address index was read: from its snapshot file or from every row.
+    pub index_load: IndexLoad,
     pub demo_rows_loaded: u64,
 }
 
@@ -67,14 +71,22 @@ pub async fn open_registry(config: &Config) -> Result<Opened, StartupError> {
     };
     let loaded = load_reference_if_new(store.as_ref(), &source).await?;
     let reference_loaded = loaded.is_some();
-    // A fresh load already holds every division in memory; otherwise the store is the
-    // system of record and the tree is read back from it.
-    let divisions = match loaded {
-        Some(divisions) => divisions,
-        None => stored_divisions(store.as_ref()).await?,
-    };
-    let lexicon = PlaceLexicon::from_divisions(&divisions);
-    let directory = DivisionDirectory::build(divisions);
+    // The division tree and the address index need about a core each and nothing from
+    // each other, so they are built side by side.
+    let divisions_built = tokio::spawn(build_divisions(store.clone(), loaded));
+    let snapshot = SnapshotFile::in_data_dir(&config.data_dir);
+    let loaded_index = Registry::load_index(store.as_ref(), snapshot.as_ref()).await?;
+    let index_load = loaded_index.report().clone();
+    tracing::info!(
+        addresses = index_load.addresses,
+        from_snapshot = index_load.from_snapshot,
+        caught_up = index_load.caught_up,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "address index built"
+    );
+    let (lexicon, directory) = divisions_built
+        .await
+        .map_err(|error| StartupError::Task(error.to_string()))??;
     tracing::info!(
         divisions = directory.len(),
         elapsed_ms = started.elapsed().as_millis() as u64,
@@ -82,13 +94,18 @@ pub async fn open_registry(config: &Config) -> Result<Opened, StartupError> {
     );
     let directory = Arc::new(directory);
     let directory_for_polygons = directory.clone();
-    let registry = Arc::new(Registry::new(store.clone(), directory.clone()));
-    let indexed = registry.load_address_index().await?;
-    tracing::info!(
-        addresses = indexed,
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "address index built"
-    );
+    let registry = Arc::new(Registry::new(
+        store.clone(),
+        directory.clone(),
+        loaded_index,
+        snapshot,
+    ));
+    if needs_new_snapshot(&index_load)
+        && let Err(error) = registry.save_snapshot().await
+    {
+        tracing::warn!(%error, "address index snapshot not written; the next start reads every row");
+    }
+    registry.spawn_change_follower();
     let parser = AddressParser::new(
         Arc::new(TaggerModel::read_from(EMBEDDED_PARSER_MODEL)?),
         Arc::new(lexicon),
@@ -130,6 +147,7 @@ pub async fn open_registry(config: &Config) -> Result<Opened, StartupError> {
         boundaries,
         inspections,
         reference_loaded,
+        index_load,
         demo_rows_loaded,
     })
 }
@@ -190,6 +208,30 @@ pub async fn load_reference(
     Ok(data)
 }
 
+/// Whether the index just read is worth a new snapshot file: it was read from every
+/// row, or many changes had to be read after the snapshot.
+fn needs_new_snapshot(load: &IndexLoad) -> bool {
+    !load.from_snapshot || load.caught_up >= 10_000.max(load.addresses / 100)
+}
+
+/// The division tree and the lexicon of division names, from the divisions a fresh
+/// reference load returned or else from the store.
+async fn build_divisions(
+    store: Arc<dyn Store>,
+    loaded: Option<Vec<Division>>,
+) -> Result<(PlaceLexicon, DivisionDirectory), StartupError> {
+    let divisions = match loaded {
+        Some(divisions) => divisions,
+        None => stored_divisions(store.as_ref()).await?,
+    };
+    tokio::task::spawn_blocking(move || {
+        let lexicon = PlaceLexicon::from_divisions(&divisions);
+        (lexicon, DivisionDirectory::build(divisions))
+    })
+    .await
+    .map_err(|error| StartupError::Task(error.to_string()))
+}
+
 /// The divisions the store holds: from the snapshot when it matches the loaded
 /// version (one row), otherwise from the table (one row per division), after which
 /// the snapshot is rewritten for the next start.
@@ -199,7 +241,10 @@ async fn stored_divisions(store: &dyn Store) -> Result<Vec<Division>, StartupErr
         (&version, store.division_snapshot().await?)
         && *version == snapshot_version
     {
-        match decode_division_snapshot(&bytes) {
+        let decoded = tokio::task::spawn_blocking(move || decode_division_snapshot(&bytes))
+            .await
+            .map_err(|error| StartupError::Task(error.to_string()))?;
+        match decoded {
             Ok(divisions) => return Ok(divisions),
             Err(error) => tracing::warn!(%error, "division snapshot unreadable; reading the table"),
         }

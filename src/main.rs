@@ -407,6 +407,7 @@ async fn serve(config: Config) -> Result<(), String> {
         "serving"
     );
     let doorplates = opened.doorplates.clone();
+    let registry = opened.registry.clone();
     let app = router(AppState::new(&opened, config));
     let served = axum::serve(
         listener,
@@ -419,7 +420,20 @@ async fn serve(config: Config) -> Result<(), String> {
     if let Err(error) = doorplates.flush_scans().await {
         tracing::error!(%error, "scan log not written at shutdown");
     }
+    save_address_snapshot(&registry).await;
     served
+}
+
+/// Brings the address index level with the store and writes its snapshot, so the next
+/// start reads the file instead of every row. A failure costs only that next start.
+async fn save_address_snapshot(registry: &yizhitong::registry::Registry) {
+    if let Err(error) = registry.follow_changes().await {
+        tracing::warn!(%error, "address index not brought up to date; no snapshot written");
+        return;
+    }
+    if let Err(error) = registry.save_snapshot().await {
+        tracing::warn!(%error, "address index snapshot not written");
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM so in-flight requests can finish.
@@ -537,6 +551,7 @@ async fn import_addresses(config: Config, file: PathBuf) -> Result<(), String> {
     .await
     .map_err(|error| error.to_string())?;
     progress.finish_and_clear();
+    save_address_snapshot(&opened.registry).await;
     let mut summary = serde_json::to_value(&report).map_err(|error| error.to_string())?;
     summary["seconds"] =
         serde_json::json!((started.elapsed().as_secs_f64() * 100.0).round() / 100.0);

@@ -94,6 +94,7 @@ pub fn index_registry(
             false,
             None,
             point.map(|(lon, lat)| GeoPoint { lon, lat }),
+            1,
         );
         visit(&IndexedRow {
             line_number,

@@ -12,6 +12,9 @@ use crate::index::points::{AddressPoints, NearbyAddress};
 use crate::text::lexicon::{PrehashedMap, name_hash};
 use crate::text::normalize::{arabic_number_prefix, fold_width};
 
+mod snapshot;
+pub use snapshot::{SnapshotError, SnapshotHeader};
+
 /// The number-like slots, compared by stem (`12号` and `12弄` both read `12`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum NumberSlot {
@@ -108,6 +111,10 @@ pub struct IndexedAddress {
     pub road: Option<NameId>,
     pub place: Option<NameId>,
     pub retired: bool,
+    /// The stored version this entry was built from. A change read back from the
+    /// store can arrive after a newer local write of the same address; the version
+    /// keeps the older one from replacing it.
+    pub version: u32,
     /// WGS84 / CGCS2000 (lon, lat), when the registrar recorded one.
     pub point: Option<(f64, f64)>,
 }
@@ -401,6 +408,7 @@ impl AddressIndex {
                 .lon
                 .zip(address.lat)
                 .map(|(lon, lat)| GeoPoint { lon, lat }),
+            address.version,
         );
     }
 
@@ -415,7 +423,15 @@ impl AddressIndex {
         retired: bool,
         successor: Option<&str>,
         point: Option<GeoPoint>,
+        version: i64,
     ) {
+        let version = u32::try_from(version).unwrap_or(u32::MAX);
+        if self
+            .by_code(code)
+            .is_some_and(|held| held.version > version)
+        {
+            return;
+        }
         self.remove(code);
         let road = components
             .road
@@ -461,14 +477,20 @@ impl AddressIndex {
             road,
             place,
             retired,
+            version,
             point: point.map(|point| (point.lon, point.lat)),
         };
+        self.push_entry(entry);
+    }
+
+    /// Appends an entry and files it under its code, names, numbers and point.
+    fn push_entry(&mut self, entry: IndexedAddress) {
         let position = self.entries.len() as u32;
-        if let (Some((lon, lat)), false) = (entry.point, retired) {
+        if let (Some((lon, lat)), false) = (entry.point, entry.retired) {
             self.points.insert(position, lon, lat);
         }
         let county = entry.county();
-        for name in [road, place].into_iter().flatten() {
+        for name in [entry.road, entry.place].into_iter().flatten() {
             for scope in [county, 0] {
                 self.by_county_name
                     .entry(county_name_key(scope, name))
@@ -482,7 +504,7 @@ impl AddressIndex {
                 }
             }
         }
-        self.by_code.insert(code.into(), position);
+        self.by_code.insert(entry.code().into(), position);
         self.entries.push(Some(entry));
         self.live += 1;
     }
@@ -542,6 +564,7 @@ mod tests {
             true,
             Some("330212001000000020"),
             None,
+            1,
         );
         let entry = index.by_code("33021200100000012X").unwrap();
         assert_eq!(entry.code(), "33021200100000012X");
@@ -566,6 +589,7 @@ mod tests {
             false,
             None,
             None,
+            1,
         );
         let entry = index.by_code("330212001000000037").unwrap();
         assert_eq!(entry.source_id(), Some(""));
@@ -587,6 +611,7 @@ mod tests {
                 false,
                 None,
                 None,
+                1,
             );
         };
         upsert(&mut index, "588号");
@@ -596,6 +621,34 @@ mod tests {
         assert!(index.with_name_and_number(county, road, "588").is_empty());
         assert_eq!(index.with_name_and_number(county, road, "590").len(), 1);
         assert_eq!(index.with_name(county, road).len(), 1);
+    }
+
+    #[test]
+    fn an_older_version_never_replaces_a_newer_one() {
+        let mut index = AddressIndex::new();
+        let upsert = |index: &mut AddressIndex, road_no: &str, version: i64| {
+            index.upsert_parts(
+                "330212001000000010",
+                None,
+                "330212001000",
+                &components("天童南路", road_no, None),
+                "天童南路",
+                false,
+                None,
+                None,
+                version,
+            );
+        };
+        upsert(&mut index, "590号", 2);
+        upsert(&mut index, "588号", 1);
+        let entry = index.by_code("330212001000000010").unwrap();
+        assert_eq!(
+            (entry.version, entry.number(NumberSlot::RoadNo)),
+            (2, Some("590"))
+        );
+        // The same version read again is applied (it is the same content).
+        upsert(&mut index, "590号", 2);
+        assert_eq!(index.len(), 1);
     }
 
     #[test]

@@ -4,8 +4,11 @@
 
 pub mod boundaries;
 pub mod import;
+mod live_index;
 
-use std::sync::Arc;
+pub use live_index::{IndexLoad, LoadedIndex, SnapshotFile};
+
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::Deserialize;
 
@@ -17,7 +20,7 @@ use crate::index::addresses::AddressIndex;
 use crate::index::divisions::DivisionDirectory;
 use crate::matching::LiveAddressIndex;
 use crate::store::{
-    Actor, AddressFilter, AddressVersion, ImportOutcome, Retirement, Store, StoreError,
+    Actor, AddressFilter, AddressVersion, Committed, ImportOutcome, Retirement, Store, StoreError,
 };
 
 const MAX_ALIASES: usize = 20;
@@ -164,14 +167,34 @@ pub struct Registry {
     /// Kept in step with the store: every committed write is applied here before the
     /// call returns, so matching sees it at once.
     addresses: LiveAddressIndex,
+    /// How far into the store's change feed the index is (see `live_index`).
+    feed: Mutex<live_index::FeedPosition>,
+    snapshot: Option<SnapshotFile>,
 }
 
 impl Registry {
-    pub fn new(store: Arc<dyn Store>, divisions: Arc<DivisionDirectory>) -> Self {
+    /// Reads the address index for `store`: from the snapshot file when it matches,
+    /// otherwise from every stored row. Needs no divisions, so start-up can build
+    /// those meanwhile.
+    pub async fn load_index(
+        store: &dyn Store,
+        snapshot: Option<&SnapshotFile>,
+    ) -> Result<LoadedIndex, RegistryError> {
+        Ok(live_index::load(store, snapshot).await?)
+    }
+
+    pub fn new(
+        store: Arc<dyn Store>,
+        divisions: Arc<DivisionDirectory>,
+        loaded: LoadedIndex,
+        snapshot: Option<SnapshotFile>,
+    ) -> Self {
         Registry {
             store,
             divisions,
-            addresses: LiveAddressIndex::default(),
+            addresses: Arc::new(std::sync::RwLock::new(loaded.index)),
+            feed: Mutex::new(loaded.position),
+            snapshot,
         }
     }
 
@@ -179,39 +202,10 @@ impl Registry {
         &self.addresses
     }
 
-    /// Reads every stored address into the matching index (at start-up). Points are
-    /// bulk-loaded into the spatial index once every page is in.
-    pub async fn load_address_index(&self) -> Result<usize, RegistryError> {
-        let expected = self.store.count_addresses().await?;
-        self.write_index()
-            .begin_loading(usize::try_from(expected).unwrap_or(0));
-        let loaded = self.load_address_pages().await;
-        self.write_index().finish_loading();
-        loaded
-    }
-
-    async fn load_address_pages(&self) -> Result<usize, RegistryError> {
-        const PAGE: u32 = 20_000;
-        let filter = AddressFilter::default();
-        let mut after: Option<String> = None;
-        let mut loaded = 0;
-        loop {
-            let page = self
-                .store
-                .list_addresses(&filter, after.as_deref(), PAGE)
-                .await?;
-            {
-                let mut index = self.write_index();
-                for address in &page {
-                    index.upsert(address);
-                }
-            }
-            loaded += page.len();
-            match page.last() {
-                Some(last) if page.len() == PAGE as usize => after = Some(last.code.clone()),
-                _ => return Ok(loaded),
-            }
-        }
+    fn feed(&self) -> MutexGuard<'_, live_index::FeedPosition> {
+        self.feed
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn write_index(&self) -> std::sync::RwLockWriteGuard<'_, AddressIndex> {
@@ -220,9 +214,12 @@ impl Registry {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn indexed(&self, address: StandardAddress) -> StandardAddress {
-        self.write_index().upsert(&address);
-        address
+    fn indexed(&self, committed: Committed<StandardAddress>) -> StandardAddress {
+        self.write_index().upsert(&committed.value);
+        if let Some(generation) = committed.generation {
+            self.feed().applied(generation);
+        }
+        committed.value
     }
 
     pub fn divisions(&self) -> &DivisionDirectory {
@@ -438,11 +435,16 @@ impl Registry {
                 }
             }
         }
-        let written = self.store.import_addresses(&prepared, actor).await?;
+        let Committed {
+            value: written,
+            generation,
+        } = self.store.import_addresses(&prepared, actor).await?;
         {
             let mut index = self.write_index();
             for (content, outcome) in prepared.iter().zip(&written) {
-                if let ImportOutcome::Created { code } | ImportOutcome::Updated { code } = outcome {
+                if let ImportOutcome::Created { code, version }
+                | ImportOutcome::Updated { code, version } = outcome
+                {
                     index.upsert_parts(
                         code,
                         content.source_id.as_deref(),
@@ -452,9 +454,13 @@ impl Registry {
                         false,
                         None,
                         content.point,
+                        *version,
                     );
                 }
             }
+        }
+        if let Some(generation) = generation {
+            self.feed().applied(generation);
         }
         let mut written = written.into_iter();
         Ok(outcomes

@@ -121,14 +121,23 @@ macro_rules! batched_write_transaction {
                     .collect()
             }
 
+            async fn next_generation(&mut self) -> Result<i64, $crate::store::StoreError> {
+                Ok(sqlx::query_scalar(
+                    "UPDATE registry_state SET generation = generation + 1 WHERE id = 1 RETURNING generation",
+                )
+                .fetch_one(&mut *self.transaction)
+                .await?)
+            }
+
             async fn upsert_address_rows(
                 &mut self,
                 rows: &[&$crate::domain::address::StandardAddress],
+                generation: i64,
             ) -> Result<(), $crate::store::StoreError> {
                 use sqlx::types::Json;
                 for chunk in rows.chunks(ROWS_PER_STATEMENT) {
                     let mut query = sqlx::QueryBuilder::<$database>::new(format!(
-                        "INSERT INTO addresses ({}) ",
+                        "INSERT INTO addresses ({}, generation) ",
                         $crate::store::rows::ADDRESS_COLUMNS
                     ));
                     query.push_values(chunk, |mut values, record| {
@@ -155,7 +164,8 @@ macro_rules! batched_write_transaction {
                             .push_bind(record.source_id.clone())
                             .push_bind(record.version)
                             .push_bind(record.updated_at)
-                            .push_bind(components.identity_key(&record.division_code));
+                            .push_bind(components.identity_key(&record.division_code))
+                            .push_bind(generation);
                     });
                     query.push($crate::store::batch_sql::UPSERT_ADDRESS_TAIL);
                     query.build().execute(&mut *self.transaction).await?;
@@ -226,7 +236,8 @@ pub(crate) const UPSERT_ADDRESS_TAIL: &str = " ON CONFLICT (code) DO UPDATE SET 
     lon = excluded.lon, lat = excluded.lat, status = excluded.status, valid_from = excluded.valid_from, \
     valid_to = excluded.valid_to, successor_code = excluded.successor_code, \
     retire_reason = excluded.retire_reason, source_id = excluded.source_id, version = excluded.version, \
-    updated_at = excluded.updated_at, identity_key = excluded.identity_key";
+    updated_at = excluded.updated_at, identity_key = excluded.identity_key, \
+    generation = excluded.generation";
 
 pub(crate) const UPSERT_DIVISION_TAIL: &str = " ON CONFLICT (code) DO UPDATE SET name = excluded.name, \
     short_name = excluded.short_name, level = excluded.level, parent_code = excluded.parent_code, \

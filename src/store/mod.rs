@@ -127,13 +127,23 @@ pub trait Store: DoorplateStore + InspectionStore + Send + Sync + 'static {
     ) -> Result<Vec<StandardAddress>, StoreError>;
     async fn count_addresses(&self) -> Result<i64, StoreError>;
 
+    /// The store's identity and the generation of its latest committed address change.
+    async fn registry_generation(&self) -> Result<RegistryGeneration, StoreError>;
+    /// Addresses whose latest change came after `after`, in (generation, code) order:
+    /// the change feed that in-memory indexes catch up from.
+    async fn addresses_changed_after(
+        &self,
+        after: &ChangeCursor,
+        limit: u32,
+    ) -> Result<Vec<ChangedAddress>, StoreError>;
+
     /// Creates an address: duplicate checks, a new code, version 1 and an audit entry,
     /// all in one transaction.
     async fn create_address(
         &self,
         content: &AddressContent,
         actor: &Actor,
-    ) -> Result<StandardAddress, StoreError>;
+    ) -> Result<Committed<StandardAddress>, StoreError>;
     /// Writes a new version if the stored one is still `expected_version`.
     async fn update_address(
         &self,
@@ -141,21 +151,21 @@ pub trait Store: DoorplateStore + InspectionStore + Send + Sync + 'static {
         expected_version: i64,
         content: &AddressContent,
         actor: &Actor,
-    ) -> Result<StandardAddress, StoreError>;
+    ) -> Result<Committed<StandardAddress>, StoreError>;
     async fn retire_address(
         &self,
         code: &str,
         expected_version: i64,
         retirement: &Retirement,
         actor: &Actor,
-    ) -> Result<StandardAddress, StoreError>;
+    ) -> Result<Committed<StandardAddress>, StoreError>;
     /// Creates or updates (by `source_id`) a batch in one transaction and reports each
     /// row; rows that conflict are reported, the others written.
     async fn import_addresses(
         &self,
         rows: &[AddressContent],
         actor: &Actor,
-    ) -> Result<Vec<ImportOutcome>, StoreError>;
+    ) -> Result<Committed<Vec<ImportOutcome>>, StoreError>;
 
     async fn create_api_key(&self, key: &StoredApiKey) -> Result<(), StoreError>;
     async fn api_key(&self, key_id: &str) -> Result<Option<StoredApiKey>, StoreError>;

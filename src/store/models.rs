@@ -80,6 +80,47 @@ pub struct Retirement {
     pub successor_code: Option<String>,
 }
 
+/// A committed write, with the registry generation it took; `None` when the write
+/// changed no address (an import batch of unchanged or rejected rows).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Committed<T> {
+    pub value: T,
+    pub generation: Option<i64>,
+}
+
+/// Which store, and how far its address changes have gone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryGeneration {
+    /// Random at creation: tells one database from another.
+    pub store_id: String,
+    /// Raised by every transaction that writes addresses; 0 before the first.
+    pub generation: i64,
+}
+
+/// A position in the change feed: the changes after `generation`, or, with a code,
+/// after that code within `generation`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeCursor {
+    pub generation: i64,
+    pub code: Option<String>,
+}
+
+impl ChangeCursor {
+    pub fn after_generation(generation: i64) -> Self {
+        ChangeCursor {
+            generation,
+            code: None,
+        }
+    }
+}
+
+/// An address as it stands after its latest change, and that change's generation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangedAddress {
+    pub generation: i64,
+    pub address: StandardAddress,
+}
+
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AddressFilter {
     /// Significant prefix of a division code: `330212` selects all of 鄞州区.
@@ -100,9 +141,11 @@ pub struct DivisionPolygon {
 pub enum ImportOutcome {
     Created {
         code: String,
+        version: i64,
     },
     Updated {
         code: String,
+        version: i64,
     },
     Unchanged {
         code: String,

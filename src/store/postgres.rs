@@ -255,6 +255,48 @@ impl Store for PostgresStore {
         rows.iter().map(address_from_row).collect()
     }
 
+    async fn registry_generation(&self) -> Result<RegistryGeneration, StoreError> {
+        let (store_id, generation): (String, i64) =
+            sqlx::query_as("SELECT store_id, generation FROM registry_state WHERE id = 1")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(RegistryGeneration {
+            store_id,
+            generation,
+        })
+    }
+
+    async fn addresses_changed_after(
+        &self,
+        after: &ChangeCursor,
+        limit: u32,
+    ) -> Result<Vec<ChangedAddress>, StoreError> {
+        let mut query = QueryBuilder::<Postgres>::new(format!(
+            "SELECT {ADDRESS_COLUMNS}, generation FROM addresses WHERE "
+        ));
+        match &after.code {
+            Some(code) => query
+                .push("(generation, code) > (")
+                .push_bind(after.generation)
+                .push(", ")
+                .push_bind(code.clone())
+                .push(")"),
+            None => query.push("generation > ").push_bind(after.generation),
+        };
+        query
+            .push(" ORDER BY generation, code LIMIT ")
+            .push_bind(i64::from(limit));
+        let rows = query.build().fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ChangedAddress {
+                    generation: sqlx::Row::try_get(row, "generation")?,
+                    address: address_from_row(row)?,
+                })
+            })
+            .collect()
+    }
+
     async fn count_addresses(&self) -> Result<i64, StoreError> {
         Ok(sqlx::query_scalar("SELECT count(*) FROM addresses")
             .fetch_one(&self.pool)
@@ -265,7 +307,7 @@ impl Store for PostgresStore {
         &self,
         content: &AddressContent,
         actor: &Actor,
-    ) -> Result<StandardAddress, StoreError> {
+    ) -> Result<Committed<StandardAddress>, StoreError> {
         let mut write = self.begin_write().await?;
         let record = writes::create_address(&mut write, content, actor).await?;
         write.commit().await?;
@@ -278,7 +320,7 @@ impl Store for PostgresStore {
         expected_version: i64,
         content: &AddressContent,
         actor: &Actor,
-    ) -> Result<StandardAddress, StoreError> {
+    ) -> Result<Committed<StandardAddress>, StoreError> {
         let mut write = self.begin_write().await?;
         let record =
             writes::update_address(&mut write, code, expected_version, content, actor).await?;
@@ -292,7 +334,7 @@ impl Store for PostgresStore {
         expected_version: i64,
         retirement: &Retirement,
         actor: &Actor,
-    ) -> Result<StandardAddress, StoreError> {
+    ) -> Result<Committed<StandardAddress>, StoreError> {
         let mut write = self.begin_write().await?;
         let record =
             writes::retire_address(&mut write, code, expected_version, retirement, actor).await?;
@@ -304,7 +346,7 @@ impl Store for PostgresStore {
         &self,
         rows: &[AddressContent],
         actor: &Actor,
-    ) -> Result<Vec<ImportOutcome>, StoreError> {
+    ) -> Result<Committed<Vec<ImportOutcome>>, StoreError> {
         let mut write = self.begin_write().await?;
         let outcomes = writes::import_addresses(&mut write, rows, actor).await?;
         write.commit().await?;

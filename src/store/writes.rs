@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
 
-use super::{Actor, ChangeKind, ImportOutcome, NewAuditEntry, Retirement, StoreError};
+use super::{Actor, ChangeKind, Committed, ImportOutcome, NewAuditEntry, Retirement, StoreError};
 use crate::domain::address::{AddressContent, AddressStatus, StandardAddress};
 use crate::domain::code::compose_address_code;
 
@@ -35,8 +35,15 @@ pub(crate) trait WriteTransaction: Send {
         &mut self,
         requests: &[(String, u32)],
     ) -> Result<Vec<u32>, StoreError>;
-    /// Inserts new rows and overwrites existing ones (by code).
-    async fn upsert_address_rows(&mut self, rows: &[&StandardAddress]) -> Result<(), StoreError>;
+    /// Takes the next registry generation (see migration 0004); the transaction holds it
+    /// until it ends.
+    async fn next_generation(&mut self) -> Result<i64, StoreError>;
+    /// Inserts new rows and overwrites existing ones (by code), stamped with `generation`.
+    async fn upsert_address_rows(
+        &mut self,
+        rows: &[&StandardAddress],
+        generation: i64,
+    ) -> Result<(), StoreError>;
     async fn insert_versions(&mut self, versions: &[VersionRow<'_>]) -> Result<(), StoreError>;
     async fn append_audit(&mut self, entries: &[NewAuditEntry]) -> Result<(), StoreError>;
 }
@@ -187,8 +194,11 @@ async fn write_change(
     after: &StandardAddress,
     change: ChangeKind,
     actor: &Actor,
-) -> Result<(), StoreError> {
-    transaction.upsert_address_rows(&[after]).await?;
+) -> Result<i64, StoreError> {
+    let generation = transaction.next_generation().await?;
+    transaction
+        .upsert_address_rows(&[after], generation)
+        .await?;
     let after_json = raw_json(after);
     let version = VersionRow {
         record: after,
@@ -201,14 +211,22 @@ async fn write_change(
     let action = format!("address.{}", change.as_str());
     transaction
         .append_audit(&[audit_entry(actor, &action, before, after, after_json)])
-        .await
+        .await?;
+    Ok(generation)
+}
+
+fn committed(record: StandardAddress, generation: i64) -> Committed<StandardAddress> {
+    Committed {
+        value: record,
+        generation: Some(generation),
+    }
 }
 
 pub(crate) async fn create_address(
     transaction: &mut dyn WriteTransaction,
     content: &AddressContent,
     actor: &Actor,
-) -> Result<StandardAddress, StoreError> {
+) -> Result<Committed<StandardAddress>, StoreError> {
     check_uniqueness(transaction, content, None).await?;
     let serial = transaction
         .allocate_serials(&[(content.division_code.clone(), 1)])
@@ -216,8 +234,8 @@ pub(crate) async fn create_address(
     let code = compose_address_code(&content.division_code, serial)
         .map_err(|error| StoreError::Database(format!("serial allocation: {error}")))?;
     let record = new_record(code, content, write_time());
-    write_change(transaction, None, &record, ChangeKind::Created, actor).await?;
-    Ok(record)
+    let generation = write_change(transaction, None, &record, ChangeKind::Created, actor).await?;
+    Ok(committed(record, generation))
 }
 
 pub(crate) async fn update_address(
@@ -226,11 +244,11 @@ pub(crate) async fn update_address(
     expected_version: i64,
     content: &AddressContent,
     actor: &Actor,
-) -> Result<StandardAddress, StoreError> {
+) -> Result<Committed<StandardAddress>, StoreError> {
     let current = current_version(transaction, code, expected_version).await?;
     check_uniqueness(transaction, content, Some(code)).await?;
     let record = with_content(&current, content, write_time());
-    write_change(
+    let generation = write_change(
         transaction,
         Some(&current),
         &record,
@@ -238,7 +256,7 @@ pub(crate) async fn update_address(
         actor,
     )
     .await?;
-    Ok(record)
+    Ok(committed(record, generation))
 }
 
 pub(crate) async fn retire_address(
@@ -247,7 +265,7 @@ pub(crate) async fn retire_address(
     expected_version: i64,
     retirement: &Retirement,
     actor: &Actor,
-) -> Result<StandardAddress, StoreError> {
+) -> Result<Committed<StandardAddress>, StoreError> {
     let current = current_version(transaction, code, expected_version).await?;
     let now = write_time();
     let record = StandardAddress {
@@ -259,7 +277,7 @@ pub(crate) async fn retire_address(
         updated_at: now,
         ..current.clone()
     };
-    write_change(
+    let generation = write_change(
         transaction,
         Some(&current),
         &record,
@@ -267,7 +285,7 @@ pub(crate) async fn retire_address(
         actor,
     )
     .await?;
-    Ok(record)
+    Ok(committed(record, generation))
 }
 
 /// What the import decided for one row before codes are known.
@@ -288,7 +306,7 @@ pub(crate) async fn import_addresses(
     transaction: &mut dyn WriteTransaction,
     rows: &[AddressContent],
     actor: &Actor,
-) -> Result<Vec<ImportOutcome>, StoreError> {
+) -> Result<Committed<Vec<ImportOutcome>>, StoreError> {
     let source_ids: Vec<String> = rows
         .iter()
         .filter_map(|row| row.source_id.clone())
@@ -378,23 +396,33 @@ pub(crate) async fn import_addresses(
                 let code = compose_address_code(&row.division_code, *serial)
                     .map_err(|error| StoreError::Database(format!("serial allocation: {error}")))?;
                 *serial += 1;
-                outcomes.push(ImportOutcome::Created { code: code.clone() });
+                outcomes.push(ImportOutcome::Created {
+                    code: code.clone(),
+                    version: 1,
+                });
                 written.push((None, new_record(code, row, now)));
             }
             Plan::Update(existing) => {
+                let record = with_content(&existing, row, now);
                 outcomes.push(ImportOutcome::Updated {
                     code: existing.code.clone(),
+                    version: record.version,
                 });
-                let record = with_content(&existing, row, now);
                 written.push((Some(*existing), record));
             }
         }
     }
     if written.is_empty() {
-        return Ok(outcomes);
+        return Ok(Committed {
+            value: outcomes,
+            generation: None,
+        });
     }
     let records: Vec<&StandardAddress> = written.iter().map(|(_, after)| after).collect();
-    transaction.upsert_address_rows(&records).await?;
+    let generation = transaction.next_generation().await?;
+    transaction
+        .upsert_address_rows(&records, generation)
+        .await?;
     let record_jsons: Vec<_> = records.iter().map(|record| raw_json(record)).collect();
     let versions: Vec<VersionRow> = records
         .iter()
@@ -421,7 +449,10 @@ pub(crate) async fn import_addresses(
         })
         .collect();
     transaction.append_audit(&audit).await?;
-    Ok(outcomes)
+    Ok(Committed {
+        value: outcomes,
+        generation: Some(generation),
+    })
 }
 
 fn duplicate_message(holder: &str) -> String {

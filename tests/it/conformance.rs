@@ -272,7 +272,7 @@ async fn import_creates_updates_and_reports_each_row(store: TestStore) {
     ];
     let outcomes = registry.import_batch(&again, &actor).await.unwrap();
     assert!(matches!(outcomes[0], ImportOutcome::Unchanged { .. }));
-    let ImportOutcome::Updated { code } = &outcomes[1] else {
+    let ImportOutcome::Updated { code, version: 2 } = &outcomes[1] else {
         panic!("{outcomes:?}")
     };
     let updated = registry.address(code).await.unwrap();
@@ -297,7 +297,11 @@ async fn import_lets_a_row_take_the_identity_an_earlier_row_gave_up(store: TestS
     let actor = Actor::command_line("import");
     let first = vec![doorplate("330212001", "中山路", 7, Some("MOVER"))];
     let outcomes = registry.import_batch(&first, &actor).await.unwrap();
-    let ImportOutcome::Created { code: mover } = &outcomes[0] else {
+    let ImportOutcome::Created {
+        code: mover,
+        version: 1,
+    } = &outcomes[0]
+    else {
         panic!("{outcomes:?}")
     };
     // MOVER is renumbered to 8 and a new address takes number 7, in one batch.
@@ -309,7 +313,8 @@ async fn import_lets_a_row_take_the_identity_an_earlier_row_gave_up(store: TestS
     assert_eq!(
         outcomes[0],
         ImportOutcome::Updated {
-            code: mover.clone()
+            code: mover.clone(),
+            version: 2,
         }
     );
     assert!(

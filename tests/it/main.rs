@@ -19,4 +19,5 @@ mod geocoding;
 mod inspect;
 mod inspection_browser;
 mod inspections;
+mod live_index;
 mod serve;
