@@ -61,11 +61,11 @@ fn main() {
     // The R-tree alone, bulk-loaded from the same points.
     let started = Instant::now();
     let mut tree = AddressPoints::default();
-    tree.defer_inserts(points.len());
+    tree.defer_changes(points.len());
     for (position, &(lon, lat)) in points.iter().enumerate() {
         tree.insert(position as u32, lon, lat);
     }
-    tree.finish_deferred_inserts();
+    tree.finish_deferred_changes();
     let bulk_load_seconds = started.elapsed().as_secs_f64();
     drop(tree);
 

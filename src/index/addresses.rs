@@ -281,11 +281,11 @@ impl AddressIndex {
     pub fn begin_loading(&mut self, expected: usize) {
         self.entries.reserve(expected);
         self.by_code.reserve(expected);
-        self.points.defer_inserts(expected);
+        self.points.defer_changes(expected);
     }
 
     pub fn finish_loading(&mut self) {
-        self.points.finish_deferred_inserts();
+        self.points.finish_deferred_changes();
     }
 
     pub fn name(&self, id: NameId) -> &str {

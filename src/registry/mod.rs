@@ -208,6 +208,13 @@ impl Registry {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Defers spatial index changes until the guard is dropped, for a long run of
+    /// writes (an import): one bulk load instead of an R-tree insert per address.
+    pub fn bulk_indexing(&self) -> BulkIndexing<'_> {
+        self.write_index().begin_loading(0);
+        BulkIndexing { registry: self }
+    }
+
     fn write_index(&self) -> std::sync::RwLockWriteGuard<'_, AddressIndex> {
         self.addresses
             .write()
@@ -467,6 +474,17 @@ impl Registry {
             .into_iter()
             .map(|outcome| outcome.unwrap_or_else(|| written.next().expect("one per row")))
             .collect())
+    }
+}
+
+/// See [`Registry::bulk_indexing`].
+pub struct BulkIndexing<'a> {
+    registry: &'a Registry,
+}
+
+impl Drop for BulkIndexing<'_> {
+    fn drop(&mut self) {
+        self.registry.write_index().finish_loading();
     }
 }
 

@@ -240,6 +240,7 @@ async fn import_creates_updates_and_reports_each_row(store: TestStore) {
         doorplate("330212001", "中山路", 4, Some("A")), // A repeated in one batch
     ];
     let outcomes = registry.import_batch(&rows, &actor).await.unwrap();
+    let outcomes_first = outcomes.clone();
     assert!(matches!(outcomes[0], ImportOutcome::Created { .. }));
     assert!(matches!(
         outcomes[1],
@@ -279,15 +280,46 @@ async fn import_creates_updates_and_reports_each_row(store: TestStore) {
     assert_eq!(updated.components.road_no.as_deref(), Some("33号"));
     assert_eq!(updated.version, 2);
     assert_eq!(registry.store().count_addresses().await.unwrap(), 2);
+    // One audit entry per batch names the codes it created and updated; each row's
+    // content is in its version history.
     let audit = registry.store().audit_entries(None, 100).await.unwrap();
-    let actions: Vec<&str> = audit.iter().map(|entry| entry.action.as_str()).collect();
+    let created: Vec<String> = [&outcomes_first[0], &outcomes_first[2]]
+        .iter()
+        .map(|outcome| match outcome {
+            ImportOutcome::Created { code, .. } => code.clone(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    let summaries: Vec<(&str, &str, serde_json::Value)> = audit
+        .iter()
+        .map(|entry| {
+            (
+                entry.action.as_str(),
+                entry.actor.as_str(),
+                entry.after.clone().unwrap(),
+            )
+        })
+        .collect();
     assert_eq!(
-        actions,
+        summaries,
         [
-            "address.import.create",
-            "address.import.create",
-            "address.import.update"
+            (
+                "address.import",
+                "cli:import",
+                serde_json::json!({ "created": created, "updated": [] })
+            ),
+            (
+                "address.import",
+                "cli:import",
+                serde_json::json!({ "created": [], "updated": [code] })
+            ),
         ]
+    );
+    let history = registry.history(code).await.unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(
+        history[1].record.components.road_no.as_deref(),
+        Some("33号")
     );
     assert!(audit.windows(2).all(|pair| pair[0].id < pair[1].id));
 }
