@@ -156,12 +156,11 @@ impl FeatureTable {
     }
 }
 
-#[derive(Default, Clone)]
+#[derive(Clone)]
 pub struct TaggerModel {
     cells_by_feature: FeatureTable,
     cells: Vec<WeightCell>,
-    /// `[previous][tag]`, with row `START_ROW` for the first character.
-    transitions: Vec<[f32; TAG_COUNT]>,
+    transitions: Transitions,
 }
 
 impl TaggerModel {
@@ -169,10 +168,9 @@ impl TaggerModel {
         features: impl IntoIterator<Item = (u64, Vec<WeightCell>)>,
         transitions: Vec<[f32; TAG_COUNT]>,
     ) -> Self {
-        assert_eq!(transitions.len(), TAG_COUNT + 1);
         let features: Vec<(u64, Vec<WeightCell>)> = features.into_iter().collect();
         let mut model = TaggerModel {
-            transitions,
+            transitions: Transitions::new(transitions),
             cells_by_feature: FeatureTable::with_capacity(features.len()),
             cells: Vec::new(),
         };
@@ -239,7 +237,7 @@ impl TaggerModel {
         let labels = labels.join(",");
         encoder.write_all(&(labels.len() as u32).to_le_bytes())?;
         encoder.write_all(labels.as_bytes())?;
-        for row in &self.transitions {
+        for row in self.transitions.rows() {
             for weight in row {
                 encoder.write_all(&weight.to_le_bytes())?;
             }
@@ -334,8 +332,61 @@ impl<'a> ByteCursor<'a> {
     }
 }
 
+/// Tags rounded up to a multiple of eight: the width the decoder's rows are padded to,
+/// so the inner loop runs in whole vector registers.
+const LANES: usize = TAG_COUNT.next_multiple_of(8);
+
+/// The transition weights, with what the decoder derives from them once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transitions {
+    /// `[previous][tag]`, with row `START_ROW` for the first character.
+    rows: Vec<[f32; TAG_COUNT]>,
+    /// `rows` with the columns of inside tags (and the padding) at -inf: the moves
+    /// open to any predecessor. An inside tag only continues its own label's span
+    /// and is decoded apart.
+    open_rows: Vec<[f32; LANES]>,
+    /// Highest minus lowest weight between tags (start row excluded).
+    spread: f32,
+}
+
+impl Transitions {
+    pub fn new(rows: Vec<[f32; TAG_COUNT]>) -> Self {
+        assert_eq!(rows.len(), TAG_COUNT + 1, "a row per tag and the start row");
+        let open_rows = rows
+            .iter()
+            .map(|row| {
+                let mut open = [f32::NEG_INFINITY; LANES];
+                for (tag, weight) in row.iter().enumerate() {
+                    if !matches!(tag_label(tag as u8), Some((_, false))) {
+                        open[tag] = *weight;
+                    }
+                }
+                open
+            })
+            .collect();
+        let (lowest, highest) = rows[..TAG_COUNT].iter().flatten().fold(
+            (f32::INFINITY, f32::NEG_INFINITY),
+            |(low, high), &weight| (low.min(weight), high.max(weight)),
+        );
+        Transitions {
+            rows,
+            open_rows,
+            spread: highest - lowest,
+        }
+    }
+
+    pub fn rows(&self) -> &[[f32; TAG_COUNT]] {
+        &self.rows
+    }
+}
+
 /// Viterbi over BIO tags with the inside-continues-its-own-span constraint.
-pub fn viterbi(scores: &[[f32; TAG_COUNT]], transitions: &[[f32; TAG_COUNT]]) -> Vec<u8> {
+///
+/// The moves into `O` and `B-` tags are a max-plus product of the previous scores and
+/// the transition rows, computed predecessor by predecessor over all tags at once
+/// (contiguous rows: the compiler vectorises the loop). Each `I-` tag has two possible
+/// predecessors and is computed on its own. Ties go to the lowest predecessor.
+pub fn viterbi(scores: &[[f32; TAG_COUNT]], transitions: &Transitions) -> Vec<u8> {
     let length = scores.len();
     if length == 0 {
         return Vec::new();
@@ -343,55 +394,58 @@ pub fn viterbi(scores: &[[f32; TAG_COUNT]], transitions: &[[f32; TAG_COUNT]]) ->
     let mut best = [f32::NEG_INFINITY; TAG_COUNT];
     for tag in 0..TAG_COUNT {
         if transition_allowed(None, tag as u8) {
-            best[tag] = transitions[START_ROW][tag] + scores[0][tag];
+            best[tag] = transitions.rows[START_ROW][tag] + scores[0][tag];
         }
     }
     // A previous tag whose score trails the leader by more than the spread of the
-    // transition weights can never be the best predecessor of any tag: it is left out
-    // of the search, which keeps the result exactly the same (a pruned tag is
-    // strictly worse, never tied).
-    let (lowest_transition, highest_transition) = transitions[..TAG_COUNT].iter().flatten().fold(
-        (f32::INFINITY, f32::NEG_INFINITY),
-        |(low, high), &weight| (low.min(weight), high.max(weight)),
-    );
-    let spread = highest_transition - lowest_transition;
-    let mut live: Vec<u8> = Vec::with_capacity(TAG_COUNT);
+    // transition weights can never be the best predecessor of an `O` or `B-` tag (the
+    // leader may precede any of them): it is left out of that product, which keeps the
+    // result exactly the same (a pruned tag is strictly worse, never tied).
+    let mut live: Vec<usize> = Vec::with_capacity(TAG_COUNT);
     let mut back_pointers: Vec<[u8; TAG_COUNT]> = vec![[0; TAG_COUNT]; length];
     for position in 1..length {
         let leader = best.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         live.clear();
         live.extend(
-            (0..TAG_COUNT as u8).filter(|&previous| best[usize::from(previous)] >= leader - spread),
+            (0..TAG_COUNT).filter(|&previous| best[previous] >= leader - transitions.spread),
         );
-        let mut next = [f32::NEG_INFINITY; TAG_COUNT];
+        let mut next = [f32::NEG_INFINITY; LANES];
+        // Predecessors as i32 lanes, the width of the f32 comparison that selects them.
+        let mut from = [0i32; LANES];
+        for &previous in &live {
+            let base = best[previous];
+            let row = &transitions.open_rows[previous];
+            // Written with a bit mask rather than branches, so that it compiles to vector
+            // code even on the baseline x86-64 instruction set (which has no blend).
+            let previous_lane = previous as i32;
+            for ((next, from), &weight) in next.iter_mut().zip(from.iter_mut()).zip(row) {
+                let candidate = base + weight;
+                let mask = -i32::from(candidate > *next);
+                *from = (previous_lane & mask) | (*from & !mask);
+                *next = next.max(candidate);
+            }
+        }
+        let pointers = &mut back_pointers[position];
         for tag in 0..TAG_COUNT {
+            pointers[tag] = from[tag] as u8;
+        }
+        for label in Label::ALL {
+            let inside = usize::from(inside_tag(label));
             let (mut best_score, mut best_previous) = (f32::NEG_INFINITY, 0u8);
-            match tag_label(tag as u8) {
-                Some((label, false)) => {
-                    for previous in [begin_tag(label), inside_tag(label)] {
-                        let score =
-                            best[usize::from(previous)] + transitions[usize::from(previous)][tag];
-                        if score > best_score {
-                            best_score = score;
-                            best_previous = previous;
-                        }
-                    }
-                }
-                _ => {
-                    for &previous in &live {
-                        let previous = usize::from(previous);
-                        let score = best[previous] + transitions[previous][tag];
-                        if score > best_score {
-                            best_score = score;
-                            best_previous = previous as u8;
-                        }
-                    }
+            for previous in [begin_tag(label), inside_tag(label)] {
+                let score =
+                    best[usize::from(previous)] + transitions.rows[usize::from(previous)][inside];
+                if score > best_score {
+                    best_score = score;
+                    best_previous = previous;
                 }
             }
-            next[tag] = best_score + scores[position][tag];
-            back_pointers[position][tag] = best_previous;
+            next[inside] = best_score;
+            pointers[inside] = best_previous;
         }
-        best = next;
+        for tag in 0..TAG_COUNT {
+            best[tag] = next[tag] + scores[position][tag];
+        }
     }
     let mut tag = (0..TAG_COUNT)
         .max_by(|&a, &b| best[a].total_cmp(&best[b]))

@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use serde::Deserialize;
 
 use super::features::{extract_features, fold_for_tagging};
-use super::model::{START_ROW, TAG_COUNT, TaggerModel, WeightCell, begin_tag, inside_tag, viterbi};
+use super::model::{
+    START_ROW, TAG_COUNT, TaggerModel, Transitions, WeightCell, begin_tag, inside_tag, viterbi,
+};
 use super::{Component, Label, components_from_tags};
 use crate::text::lexicon::{PlaceLexicon, PrehashedMap};
 
@@ -191,8 +193,8 @@ pub fn train(
                 }
                 scores.push(row);
             }
-            let transition_weights: Vec<[f32; TAG_COUNT]> =
-                transitions.iter().map(|row| row.weights).collect();
+            let transition_weights =
+                Transitions::new(transitions.iter().map(|row| row.weights).collect());
             let predicted = viterbi(&scores, &transition_weights);
             if predicted != example.tags {
                 mistakes += 1;
