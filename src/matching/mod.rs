@@ -423,13 +423,23 @@ impl MatchEngine {
     /// Standard addresses (or, failing those, the division) `input` most likely
     /// means, best first.
     pub fn match_address(&self, input: &str, options: &MatchOptions) -> Vec<AddressMatch> {
+        let components = self.parser.parse(input);
+        self.match_components(input, &components, options)
+    }
+
+    /// [`Self::match_address`] for an input already parsed into `components`.
+    pub fn match_components(
+        &self,
+        input: &str,
+        components: &[Component],
+        options: &MatchOptions,
+    ) -> Vec<AddressMatch> {
         let limit = options
             .limit
             .unwrap_or(DEFAULT_MATCH_LIMIT)
             .clamp(1, MAX_MATCH_LIMIT);
-        let components = self.parser.parse(input);
-        let linked = resolve_division(&self.divisions, &components, options.division.as_ref());
-        let query = QueryAddress::from_components(input, &components);
+        let linked = resolve_division(&self.divisions, components, options.division.as_ref());
+        let query = QueryAddress::from_components(input, components);
         let index = self.addresses.read().unwrap_or_else(|p| p.into_inner());
         let scored = score::rank_candidates(
             &index,
