@@ -440,3 +440,89 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod canonical_form_properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn component_text() -> impl Strategy<Value = Option<String>> {
+        const PIECES: &[&str] = &[
+            "一",
+            "两",
+            "十二",
+            "一百零三",
+            "〇",
+            "3",
+            "１２",
+            "0",
+            "A",
+            "号",
+            "號",
+            "幢",
+            "栋",
+            "号楼",
+            "#",
+            "座",
+            "单元",
+            "门",
+            "层",
+            "楼",
+            "F",
+            "室",
+            "房",
+            "-",
+            "之",
+            "附",
+            "弄",
+            "九州花园",
+            "天童南路",
+            " ",
+            "（",
+            "）",
+        ];
+        prop::option::of(
+            prop::collection::vec(prop::sample::select(PIECES), 0..6)
+                .prop_map(|pieces| pieces.concat()),
+        )
+    }
+
+    fn any_components() -> impl Strategy<Value = AddressComponents> {
+        (
+            component_text(),
+            component_text(),
+            component_text(),
+            component_text(),
+            component_text(),
+            component_text(),
+            component_text(),
+        )
+            .prop_map(|(road, road_no, place, building, unit, floor, room)| {
+                AddressComponents {
+                    road,
+                    road_no,
+                    place,
+                    building,
+                    unit,
+                    floor,
+                    room,
+                }
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(5_000))]
+
+        #[test]
+        fn canonicalising_twice_changes_nothing(components in any_components()) {
+            if let Ok(once) = components.canonicalized() {
+                let twice = once.canonicalized();
+                prop_assert!(
+                    matches!(&twice, Ok(twice) if *twice == once),
+                    "{:?} became {:?}, then {:?}", components, once, twice
+                );
+            }
+        }
+    }
+}

@@ -185,3 +185,50 @@ mod tests {
         assert_eq!(validate_address_code(&lower).unwrap().code, code);
     }
 }
+
+#[cfg(test)]
+mod check_character_properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn any_code() -> impl Strategy<Value = String> {
+        ("[1-9][0-9]{11}", 1..=MAX_SERIAL)
+            .prop_map(|(division, serial)| compose_address_code(&division, serial).unwrap())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+        #[test]
+        fn every_single_character_error_is_detected(code in any_code()) {
+            prop_assert!(validate_address_code(&code).is_ok());
+            let original: Vec<char> = code.chars().collect();
+            for position in 0..ADDRESS_CODE_LENGTH {
+                for replacement in "0123456789X".chars() {
+                    if replacement == original[position] {
+                        continue;
+                    }
+                    let mut altered = original.clone();
+                    altered[position] = replacement;
+                    let altered: String = altered.into_iter().collect();
+                    prop_assert!(validate_address_code(&altered).is_err(), "{} passed", altered);
+                }
+            }
+        }
+
+        #[test]
+        fn every_adjacent_transposition_is_detected(code in any_code()) {
+            let original: Vec<char> = code.chars().collect();
+            for position in 0..ADDRESS_CODE_LENGTH - 1 {
+                if original[position] == original[position + 1] {
+                    continue;
+                }
+                let mut altered = original.clone();
+                altered.swap(position, position + 1);
+                let altered: String = altered.into_iter().collect();
+                prop_assert!(validate_address_code(&altered).is_err(), "{} passed", altered);
+            }
+        }
+    }
+}

@@ -110,9 +110,11 @@ fn is_noise(character: char) -> bool {
 fn fold_character(character: char) -> char {
     match character {
         '\u{3000}' => ' ',
-        '\u{FF01}'..='\u{FF5E}' => {
-            char::from_u32(character as u32 - 0xFF01 + 0x21).unwrap_or(character)
-        }
+        // Full-width letters fold to ASCII and then to upper case like ASCII ones, so
+        // ａ座 and A座 read the same.
+        '\u{FF01}'..='\u{FF5E}' => char::from_u32(character as u32 - 0xFF01 + 0x21)
+            .unwrap_or(character)
+            .to_ascii_uppercase(),
         '號' => '号',
         '—' | '–' | '‐' => '-',
         other => other.to_ascii_uppercase(),
@@ -146,51 +148,57 @@ pub fn normalize_address_text(input: &str) -> NormalizedText {
     // 3. Drop noise, convert numerals in number slots and unify unit words.
     let mut text = String::with_capacity(input.len());
     let mut origins = Vec::with_capacity(simplified.len());
+    // Noise goes first, so what decides a number slot is the same in the output as
+    // in the input (一(号 and 一号 both give 1号) and a second pass changes nothing.
+    let (characters, input_positions): (Vec<char>, Vec<usize>) = simplified
+        .iter()
+        .enumerate()
+        .filter(|&(_, &character)| !is_noise(character))
+        .map(|(input_position, &character)| (character, input_position))
+        .unzip();
+    let origin_of =
+        |start: usize, end: usize| (input_positions[start], input_positions[end - 1] + 1);
     let mut position = 0;
-    while position < simplified.len() {
-        let character = simplified[position];
-        if is_noise(character) {
-            position += 1;
-            continue;
-        }
+    while position < characters.len() {
+        let character = characters[position];
         let previous_is_number = text
             .chars()
             .next_back()
             .is_some_and(|last: char| last.is_ascii_alphanumeric());
-        if previous_is_number && let Some((length, canonical)) = unit_word_at(&simplified, position)
+        if previous_is_number && let Some((length, canonical)) = unit_word_at(&characters, position)
         {
             push(
                 &mut text,
                 &mut origins,
                 canonical,
-                (position, position + length),
+                origin_of(position, position + length),
             );
             position += length;
             continue;
         }
         if is_chinese_numeral_character(character) {
             let run_end = position
-                + simplified[position..]
+                + characters[position..]
                     .iter()
                     .take_while(|&&c| is_chinese_numeral_character(c))
                     .count();
-            let numeral: String = simplified[position..run_end].iter().collect();
-            let fills_a_slot = unit_word_at(&simplified, run_end).is_some()
-                || simplified.get(run_end).is_some_and(|&next| next == '-')
-                || (position > 0 && simplified[position - 1] == '-');
+            let numeral: String = characters[position..run_end].iter().collect();
+            let fills_a_slot = unit_word_at(&characters, run_end).is_some()
+                || characters.get(run_end).is_some_and(|&next| next == '-')
+                || (position > 0 && characters[position - 1] == '-');
             if fills_a_slot && let Some(value) = parse_chinese_numeral(&numeral) {
                 push(
                     &mut text,
                     &mut origins,
                     &value.to_string(),
-                    (position, run_end),
+                    origin_of(position, run_end),
                 );
                 position = run_end;
                 continue;
             }
         }
         text.push(character);
-        origins.push((position, position + 1));
+        origins.push(origin_of(position, position + 1));
         position += 1;
     }
     NormalizedText { text, origins }
@@ -294,6 +302,106 @@ mod tests {
         ] {
             let once = normalized(input);
             assert_eq!(normalized(&once), once, "{input}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod idempotence_properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Text drawn from what addresses are written with: names, numerals of both
+    /// kinds, unit words in all their spellings, full-width forms, traditional
+    /// characters and punctuation noise.
+    fn address_like_text() -> impl Strategy<Value = String> {
+        const PIECES: &[&str] = &[
+            "浙江",
+            "宁波市",
+            "鄞州区",
+            "江東區",
+            "九州花园",
+            "天童南路",
+            "中山東路",
+            "村",
+            "组",
+            "一",
+            "二",
+            "两",
+            "三",
+            "十",
+            "十二",
+            "一百零三",
+            "〇",
+            "零",
+            "百",
+            "千",
+            "1",
+            "2",
+            "0",
+            "12",
+            "５８",
+            "１２",
+            "号",
+            "號",
+            "幢",
+            "栋",
+            "号楼",
+            "#",
+            "座",
+            "单元",
+            "门",
+            "层",
+            "楼",
+            "F",
+            "f",
+            "室",
+            "房",
+            "弄",
+            "支弄",
+            "之",
+            "附",
+            "-",
+            "—",
+            "－",
+            "(",
+            ")",
+            "（",
+            "）",
+            " ",
+            "\u{3000}",
+            "，",
+            "、",
+            ".",
+            "·",
+            "A",
+            "ａ",
+            "旁边",
+            "对面",
+        ];
+        prop::collection::vec(prop::sample::select(PIECES), 0..24)
+            .prop_map(|pieces| pieces.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(5_000))]
+
+        #[test]
+        fn normalising_twice_changes_nothing(text in address_like_text()) {
+            let once = normalize_address_text(&text);
+            let twice = normalize_address_text(&once.text);
+            prop_assert_eq!(&twice.text, &once.text, "input {:?}", text);
+            prop_assert_eq!(once.origins.len(), once.text.chars().count());
+        }
+
+        #[test]
+        fn every_output_character_points_into_the_input(text in "\\PC{0,40}") {
+            let normalized = normalize_address_text(&text);
+            let input_length = text.chars().count();
+            for &(start, end) in &normalized.origins {
+                prop_assert!(start < end && end <= input_length, "{:?} in {:?}", (start, end), text);
+            }
         }
     }
 }
