@@ -108,6 +108,8 @@ pub enum BatchError {
     Read(io::Error),
     #[error("cannot write the output: {0}")]
     Write(io::Error),
+    #[error("the batch has more than {maximum} rows; the rows after it were not read")]
+    TooManyRows { maximum: u64 },
 }
 
 /// Why one row has no answer: a stable code (part of the output format: add new
@@ -135,6 +137,13 @@ impl RowProblem {
 
     fn invalid_json(reason: impl std::fmt::Display) -> Self {
         RowProblem::new("invalid_json", format!("not JSON: {reason}"))
+    }
+
+    fn batch_too_large(maximum: u64) -> Self {
+        RowProblem::new(
+            BATCH_TOO_LARGE,
+            format!("a batch holds at most {maximum} rows; split the input and send the rest"),
+        )
     }
 
     fn line_too_long() -> Self {
@@ -214,7 +223,13 @@ pub struct BatchOptions {
     pub format: BatchFormat,
     /// `None`: detect from the first 64 KiB.
     pub charset: Option<Charset>,
+    /// Past this many rows the batch writes one `batch_too_large` row and stops
+    /// with [`BatchError::TooManyRows`]; `None` reads to the end.
+    pub max_rows: Option<u64>,
 }
+
+/// The row status of the first row past [`BatchOptions::max_rows`].
+pub const BATCH_TOO_LARGE: &str = "batch_too_large";
 
 type Decoded<R> = DecodeReaderBytes<Chain<Cursor<Vec<u8>>, R>, Vec<u8>>;
 
@@ -236,6 +251,7 @@ pub struct BatchRun<A: RowAnswerer, R: Read> {
     answerer: A,
     source: Source<R>,
     charset: Charset,
+    max_rows: Option<u64>,
 }
 
 impl<A: RowAnswerer, R: Read> BatchRun<A, R> {
@@ -289,6 +305,7 @@ impl<A: RowAnswerer, R: Read> BatchRun<A, R> {
             answerer,
             source,
             charset,
+            max_rows: options.max_rows,
         })
     }
 
@@ -318,13 +335,19 @@ impl<A: RowAnswerer, R: Read> BatchRun<A, R> {
                 reader,
                 &header,
                 &columns,
+                self.max_rows,
                 output,
                 summary,
                 progress,
             ),
-            Source::JsonLines { reader } => {
-                write_json_lines(&self.answerer, reader, output, summary, progress)
-            }
+            Source::JsonLines { reader } => write_json_lines(
+                &self.answerer,
+                reader,
+                self.max_rows,
+                output,
+                summary,
+                progress,
+            ),
         }
     }
 }
@@ -348,11 +371,13 @@ fn csv_write_error(error: csv::Error) -> BatchError {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn write_csv<A: RowAnswerer, R: Read, W: Write>(
     answerer: &A,
     mut reader: csv::Reader<R>,
     header: &csv::StringRecord,
     columns: &[usize],
+    max_rows: Option<u64>,
     output: W,
     mut summary: BatchSummary,
     mut progress: impl FnMut(u64),
@@ -366,8 +391,12 @@ fn write_csv<A: RowAnswerer, R: Read, W: Write>(
         .map_err(csv_write_error)?;
     let width = header.len();
     let mut record = csv::StringRecord::new();
+    let mut over_limit = None;
     while reader.read_record(&mut record).map_err(csv_read_error)? {
-        let answer = if record.len() != width {
+        over_limit = max_rows.filter(|&maximum| summary.rows >= maximum);
+        let answer = if let Some(maximum) = over_limit {
+            Err(RowProblem::batch_too_large(maximum))
+        } else if record.len() != width {
             Err(RowProblem::ragged(record.len(), width))
         } else {
             let fields: Vec<&str> = columns
@@ -399,6 +428,9 @@ fn write_csv<A: RowAnswerer, R: Read, W: Write>(
         writer
             .write_record(cells.chain(appended.iter().map(String::as_str)))
             .map_err(csv_write_error)?;
+        if over_limit.is_some() {
+            break;
+        }
         progress(summary.rows);
     }
     // Flushes the CSV writer and then the buffered writer under it.
@@ -407,7 +439,10 @@ fn write_csv<A: RowAnswerer, R: Read, W: Write>(
         .map_err(|error| BatchError::Write(io::Error::other(error.to_string())))?
         .flush()
         .map_err(BatchError::Write)?;
-    Ok(summary)
+    match over_limit {
+        Some(maximum) => Err(BatchError::TooManyRows { maximum }),
+        None => Ok(summary),
+    }
 }
 
 #[derive(Serialize)]
@@ -503,11 +538,13 @@ fn split_json_line<A: RowAnswerer>(answerer: &A, line: &str) -> Result<JsonRow, 
 fn write_json_lines<A: RowAnswerer, R: BufRead, W: Write>(
     answerer: &A,
     mut reader: R,
+    max_rows: Option<u64>,
     mut output: W,
     mut summary: BatchSummary,
     mut progress: impl FnMut(u64),
 ) -> Result<BatchSummary, BatchError> {
     let mut line = Vec::new();
+    let mut over_limit = None;
     let mut line_number = 0u64;
     while let Some(complete) =
         read_bounded_line(&mut reader, &mut line, MAX_JSON_LINE_BYTES).map_err(BatchError::Read)?
@@ -519,7 +556,10 @@ fn write_json_lines<A: RowAnswerer, R: BufRead, W: Write>(
         if complete && text.trim().is_empty() {
             continue;
         }
-        let parsed = if complete {
+        over_limit = max_rows.filter(|&maximum| summary.rows >= maximum);
+        let parsed = if let Some(maximum) = over_limit {
+            Err(RowProblem::batch_too_large(maximum))
+        } else if complete {
             split_json_line(answerer, text.trim())
         } else {
             Err(RowProblem::line_too_long())
@@ -557,10 +597,16 @@ fn write_json_lines<A: RowAnswerer, R: BufRead, W: Write>(
         };
         written.map_err(|error| BatchError::Write(error.into()))?;
         output.write_all(b"\n").map_err(BatchError::Write)?;
+        if over_limit.is_some() {
+            break;
+        }
         progress(summary.rows);
     }
     output.flush().map_err(BatchError::Write)?;
-    Ok(summary)
+    match over_limit {
+        Some(maximum) => Err(BatchError::TooManyRows { maximum }),
+        None => Ok(summary),
+    }
 }
 
 /// Reads one line (without its `\n` or `\r\n`) into `line`, keeping at most `max`
@@ -681,6 +727,7 @@ mod tests {
         let options = BatchOptions {
             format,
             charset: None,
+            max_rows: None,
         };
         let mut output = Vec::new();
         let summary = BatchRun::open(answerer, input.as_bytes(), options)
@@ -702,6 +749,47 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_past_its_row_limit_says_so_in_the_next_row_and_stops() {
+        for (format, input, expected_tail) in [
+            (
+                BatchFormat::Csv,
+                "a,b\n1,2\n3,4\n5,6\n7,8\n",
+                "3,4,7.0,matched\n5,6,,error:batch_too_large\n",
+            ),
+            (
+                BatchFormat::JsonLines,
+                "[1,2]\n[3,4]\n[5,6]\n[7,8]\n",
+                "\"code\":\"batch_too_large\"",
+            ),
+        ] {
+            let answerer = Adder {
+                fields: vec!["a".into(), "b".into()],
+            };
+            let options = BatchOptions {
+                format,
+                charset: None,
+                max_rows: Some(2),
+            };
+            let mut output = Vec::new();
+            let error = BatchRun::open(answerer, input.as_bytes(), options)
+                .unwrap()
+                .write_to(&mut output, |_| {})
+                .unwrap_err();
+            assert!(matches!(error, BatchError::TooManyRows { maximum: 2 }));
+            let output = String::from_utf8(output).unwrap();
+            assert_eq!(
+                output.lines().count(),
+                if format == BatchFormat::Csv { 4 } else { 3 }
+            );
+            assert!(output.contains(expected_tail), "{output}");
+            assert!(
+                !output.contains("7,8") && !output.contains("\"row\":4"),
+                "no row after the limit is answered: {output}"
+            );
+        }
+    }
+
+    #[test]
     fn a_missing_csv_column_fails_the_whole_batch() {
         let answerer = Adder {
             fields: vec!["a".into(), "b".into()],
@@ -709,6 +797,7 @@ mod tests {
         let options = BatchOptions {
             format: BatchFormat::Csv,
             charset: None,
+            max_rows: None,
         };
         let error = BatchRun::open(answerer, "a,c\n1,2\n".as_bytes(), options)
             .err()

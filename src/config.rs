@@ -3,6 +3,8 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -43,6 +45,52 @@ struct FileConfig {
     doorplate_secret: Option<String>,
     scan_rate_per_minute: Option<u32>,
     trust_forwarded_for: Option<bool>,
+    limits: Option<FileLimits>,
+}
+
+/// The `[limits]` table of the file; each has a `YZT_*` variable too (see [`Limits`]).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileLimits {
+    request_timeout_seconds: Option<u64>,
+    max_concurrent_requests: Option<usize>,
+    max_concurrent_batches: Option<usize>,
+    max_batch_rows: Option<u64>,
+    rate_limit_per_key_per_minute: Option<u32>,
+    rate_limit_per_client_per_minute: Option<u32>,
+}
+
+/// What one caller, or all of them together, may ask of the service. A request over a
+/// limit gets a 4xx with a stable code (see `error.rs`) before it costs anything.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// Time a request may take up to the head of its response (`YZT_REQUEST_TIMEOUT_SECONDS`,
+    /// 0 for none); batch bodies stream on after it and are not cut.
+    pub request_timeout: Option<Duration>,
+    /// Requests handled at once (`YZT_MAX_CONCURRENT_REQUESTS`); more are refused.
+    pub max_concurrent_requests: usize,
+    /// Batches streaming at once (`YZT_MAX_CONCURRENT_BATCHES`): each holds a worker thread.
+    pub max_concurrent_batches: usize,
+    /// Rows one batch request may hold (`YZT_MAX_BATCH_ROWS`).
+    pub max_batch_rows: u64,
+    /// Requests per minute for one API key (`YZT_RATE_LIMIT_PER_KEY`, 0 for none).
+    pub rate_per_key_per_minute: u32,
+    /// Requests per minute for one client address without a key
+    /// (`YZT_RATE_LIMIT_PER_CLIENT`, 0 for none).
+    pub rate_per_client_per_minute: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            request_timeout: Some(Duration::from_secs(30)),
+            max_concurrent_requests: 1024,
+            max_concurrent_batches: 8,
+            max_batch_rows: 10_000_000,
+            rate_per_key_per_minute: 60_000,
+            rate_per_client_per_minute: 6_000,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -71,6 +119,7 @@ pub struct Config {
     pub scan_rate_per_minute: u32,
     /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
     pub trust_forwarded_for: bool,
+    pub limits: Limits,
 }
 
 pub const DEFAULT_SCAN_RATE_PER_MINUTE: u32 = 60;
@@ -99,6 +148,87 @@ pub struct ProcessEnvironment;
 impl Environment for ProcessEnvironment {
     fn get(&self, name: &str) -> Option<String> {
         std::env::var(name).ok().filter(|value| !value.is_empty())
+    }
+}
+
+/// A number from the environment variable `name`, else the file, else `default`.
+fn number<T: FromStr>(
+    environment: &dyn Environment,
+    name: &'static str,
+    from_file: Option<T>,
+    default: T,
+) -> Result<T, ConfigError> {
+    match environment.get(name) {
+        Some(value) => value.trim().parse().map_err(|_| ConfigError::Value {
+            name,
+            value,
+            reason: "expected a whole number".into(),
+        }),
+        None => Ok(from_file.unwrap_or(default)),
+    }
+}
+
+impl Limits {
+    fn resolve(environment: &dyn Environment, file: FileLimits) -> Result<Self, ConfigError> {
+        let default = Limits::default();
+        let timeout_seconds = number(
+            environment,
+            "YZT_REQUEST_TIMEOUT_SECONDS",
+            file.request_timeout_seconds,
+            default
+                .request_timeout
+                .map_or(0, |timeout| timeout.as_secs()),
+        )?;
+        let at_least_one = |name: &'static str, value: usize| {
+            if value == 0 {
+                Err(ConfigError::Value {
+                    name,
+                    value: "0".into(),
+                    reason: "must be at least 1".into(),
+                })
+            } else {
+                Ok(value)
+            }
+        };
+        Ok(Limits {
+            request_timeout: (timeout_seconds > 0).then(|| Duration::from_secs(timeout_seconds)),
+            max_concurrent_requests: at_least_one(
+                "YZT_MAX_CONCURRENT_REQUESTS",
+                number(
+                    environment,
+                    "YZT_MAX_CONCURRENT_REQUESTS",
+                    file.max_concurrent_requests,
+                    default.max_concurrent_requests,
+                )?,
+            )?,
+            max_concurrent_batches: at_least_one(
+                "YZT_MAX_CONCURRENT_BATCHES",
+                number(
+                    environment,
+                    "YZT_MAX_CONCURRENT_BATCHES",
+                    file.max_concurrent_batches,
+                    default.max_concurrent_batches,
+                )?,
+            )?,
+            max_batch_rows: number(
+                environment,
+                "YZT_MAX_BATCH_ROWS",
+                file.max_batch_rows,
+                default.max_batch_rows,
+            )?,
+            rate_per_key_per_minute: number(
+                environment,
+                "YZT_RATE_LIMIT_PER_KEY",
+                file.rate_limit_per_key_per_minute,
+                default.rate_per_key_per_minute,
+            )?,
+            rate_per_client_per_minute: number(
+                environment,
+                "YZT_RATE_LIMIT_PER_CLIENT",
+                file.rate_limit_per_client_per_minute,
+                default.rate_per_client_per_minute,
+            )?,
+        })
     }
 }
 
@@ -214,6 +344,7 @@ impl Config {
             Some(value) => parse_bool("YZT_TRUST_FORWARDED_FOR", value)?,
             None => file.trust_forwarded_for.unwrap_or(false),
         };
+        let limits = Limits::resolve(environment, file.limits.unwrap_or_default())?;
         Ok(Config {
             database_url,
             data_dir,
@@ -228,6 +359,7 @@ impl Config {
             doorplate_secret,
             scan_rate_per_minute,
             trust_forwarded_for,
+            limits,
         })
     }
 
@@ -248,6 +380,7 @@ impl Config {
             doorplate_secret: None,
             scan_rate_per_minute: DEFAULT_SCAN_RATE_PER_MINUTE,
             trust_forwarded_for: false,
+            limits: Limits::default(),
         }
     }
 }
@@ -355,6 +488,44 @@ mod tests {
                 "https://a-very-long-host-name-that-would-make-the-plate-qr-far-too-dense.example.gov.cn",
             ),
             ("YZT_DOORPLATE_SECRET", "short"),
+        ] {
+            let environment = FakeEnvironment(HashMap::from([(name, value)]));
+            let error = Config::resolve(&StoreArgs::default(), None, &environment).unwrap_err();
+            assert!(error.to_string().contains(name), "{error}");
+        }
+    }
+
+    #[test]
+    fn limits_come_from_the_environment_or_the_file() {
+        let directory = tempfile::tempdir().unwrap();
+        let file = directory.path().join("yzt.toml");
+        std::fs::write(
+            &file,
+            "[limits]\nrequest_timeout_seconds = 0\nmax_batch_rows = 5000\nrate_limit_per_key_per_minute = 10\n",
+        )
+        .unwrap();
+        let arguments = StoreArgs {
+            config_file: Some(file),
+            ..Default::default()
+        };
+        let environment = FakeEnvironment(HashMap::from([
+            ("YZT_RATE_LIMIT_PER_KEY", "20"),
+            ("YZT_MAX_CONCURRENT_BATCHES", "2"),
+        ]));
+        let limits = Config::resolve(&arguments, None, &environment)
+            .unwrap()
+            .limits;
+        assert_eq!(limits.request_timeout, None);
+        assert_eq!(limits.max_batch_rows, 5000);
+        assert_eq!(limits.rate_per_key_per_minute, 20);
+        assert_eq!(limits.max_concurrent_batches, 2);
+        assert_eq!(
+            limits.rate_per_client_per_minute,
+            Limits::default().rate_per_client_per_minute
+        );
+        for (name, value) in [
+            ("YZT_MAX_CONCURRENT_REQUESTS", "0"),
+            ("YZT_MAX_BATCH_ROWS", "many"),
         ] {
             let environment = FakeEnvironment(HashMap::from([(name, value)]));
             let error = Config::resolve(&StoreArgs::default(), None, &environment).unwrap_err();

@@ -66,6 +66,10 @@ pub enum ErrorCode {
     InvalidGeojson,
     InvalidRows,
     StoreUnavailable,
+    TextTooLong,
+    BatchTooLarge,
+    Overloaded,
+    RequestTimeout,
     Internal,
 }
 
@@ -75,9 +79,10 @@ impl ErrorCode {
         match self {
             InvalidRequest | InvalidJson | InvalidDivisionCode | InvalidAddressCode
             | InvalidAddress | InvalidCoordinates | UnknownCrs | RadiusOutOfRange
-            | InvalidCursor | PageSizeTooLarge | InvalidCsv | InvalidGeojson => {
+            | InvalidCursor | PageSizeTooLarge | InvalidCsv | InvalidGeojson | TextTooLong => {
                 StatusCode::BAD_REQUEST
             }
+            RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             MissingApiKey | InvalidApiKey => StatusCode::UNAUTHORIZED,
             InsufficientRole => StatusCode::FORBIDDEN,
             DivisionNotFound
@@ -93,8 +98,8 @@ impl ErrorCode {
             DuplicateAddress | DuplicateSourceId | VersionConflict | AddressRetired
             | DoorplateNotCurrent => StatusCode::CONFLICT,
             DoorplateReplaced | DoorplateRevoked => StatusCode::GONE,
-            RateLimited => StatusCode::TOO_MANY_REQUESTS,
-            PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            RateLimited | Overloaded => StatusCode::TOO_MANY_REQUESTS,
+            PayloadTooLarge | BatchTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             UnknownDivision | DivisionRetired | InvalidSuccessor | UnknownAddress | InvalidRows => {
                 StatusCode::UNPROCESSABLE_ENTITY
@@ -148,6 +153,10 @@ impl ErrorCode {
             InvalidGeojson => "invalid_geojson",
             InvalidRows => "invalid_rows",
             StoreUnavailable => "store_unavailable",
+            TextTooLong => "text_too_long",
+            BatchTooLarge => "batch_too_large",
+            Overloaded => "overloaded",
+            RequestTimeout => "request_timeout",
             Internal => "internal",
         }
     }
@@ -172,6 +181,21 @@ pub enum RequestError {
     RouteNotFound(String),
     #[error("method not allowed")]
     MethodNotAllowed,
+    #[error("{field} has {chars} characters; at most {maximum} are accepted")]
+    TextTooLong {
+        field: String,
+        chars: usize,
+        maximum: usize,
+    },
+    #[error("too many requests from this {scope}; retry in {retry_after_seconds} s")]
+    RateLimited {
+        scope: &'static str,
+        retry_after_seconds: u64,
+    },
+    #[error("the service is at its limit of {limit} {what} running at once; retry shortly")]
+    Overloaded { limit: usize, what: &'static str },
+    #[error("the request took longer than {seconds} s and was stopped")]
+    RequestTimeout { seconds: u64 },
 }
 
 /// The top-level error. Module errors fold in with `?`.
@@ -226,12 +250,17 @@ impl Error {
                 RequestError::PageSizeTooLarge { .. } => ErrorCode::PageSizeTooLarge,
                 RequestError::RouteNotFound(_) => ErrorCode::RouteNotFound,
                 RequestError::MethodNotAllowed => ErrorCode::MethodNotAllowed,
+                RequestError::TextTooLong { .. } => ErrorCode::TextTooLong,
+                RequestError::RateLimited { .. } => ErrorCode::RateLimited,
+                RequestError::Overloaded { .. } => ErrorCode::Overloaded,
+                RequestError::RequestTimeout { .. } => ErrorCode::RequestTimeout,
             },
             Error::Batch(error) => match error {
                 // Reading fails when the upload breaks off: the request is incomplete.
                 BatchError::MissingHeader
                 | BatchError::MissingColumn { .. }
                 | BatchError::Read(_) => ErrorCode::InvalidRequest,
+                BatchError::TooManyRows { .. } => ErrorCode::BatchTooLarge,
                 BatchError::Write(_) => ErrorCode::Internal,
             },
             Error::Geo(error) => match error {
@@ -300,6 +329,22 @@ impl Error {
                 Some(serde_json::json!({ "min": min, "max": max }))
             }
             Error::Request(RequestError::PageSizeTooLarge { maximum, .. }) => {
+                Some(serde_json::json!({ "maximum": maximum }))
+            }
+            Error::Request(RequestError::TextTooLong { maximum, .. }) => {
+                Some(serde_json::json!({ "maximum": maximum }))
+            }
+            Error::Request(RequestError::RateLimited {
+                scope,
+                retry_after_seconds,
+            }) => Some(serde_json::json!({
+                "scope": scope,
+                "retry_after_seconds": retry_after_seconds,
+            })),
+            Error::Request(RequestError::Overloaded { .. }) => {
+                Some(serde_json::json!({ "retry_after_seconds": 1 }))
+            }
+            Error::Batch(BatchError::TooManyRows { maximum }) => {
                 Some(serde_json::json!({ "maximum": maximum }))
             }
             Error::AddressCode(error) => error.details(),
@@ -388,12 +433,25 @@ impl IntoResponse for Error {
         } else {
             self.to_string()
         };
+        let details = self.details();
+        // Clients and proxies read the wait from the header; the body repeats it.
+        let retry_after = details
+            .as_ref()
+            .and_then(|details| details.get("retry_after_seconds"))
+            .and_then(Value::as_u64);
         let body = ErrorBody {
             code: code.as_str(),
             message,
-            details: self.details(),
+            details,
         };
-        (code.http_status(), axum::Json(body)).into_response()
+        let mut response = (code.http_status(), axum::Json(body)).into_response();
+        if let Some(seconds) = retry_after {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(seconds),
+            );
+        }
+        response
     }
 }
 
@@ -439,6 +497,10 @@ mod tests {
             DoorplateReplaced,
             DoorplateRevoked,
             RateLimited,
+            TextTooLong,
+            BatchTooLarge,
+            Overloaded,
+            RequestTimeout,
         ] {
             assert!(code.http_status().is_client_error(), "{code:?}");
             let serialized = serde_json::to_value(code).unwrap();

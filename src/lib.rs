@@ -7,6 +7,7 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod backup;
 pub mod batch;
 pub mod config;
 pub mod domain;
@@ -17,6 +18,7 @@ pub mod geo;
 pub mod geocoding;
 pub mod index;
 pub mod inspection;
+pub mod limits;
 pub mod matching;
 mod prefetch;
 pub mod reference;

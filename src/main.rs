@@ -66,6 +66,18 @@ enum Command {
     /// Boundary inspection (界线联检) on files, offline: JSON on standard output.
     #[command(subcommand)]
     Inspect(InspectCommand),
+    /// Copy the embedded store to FILE while the service keeps running (PostgreSQL:
+    /// use pg_dump).
+    Backup {
+        /// The backup file to create; never overwritten.
+        file: PathBuf,
+    },
+    /// Replace the embedded store with a backup made by `backup`. Stop the service
+    /// first; the replaced database is kept beside the new one.
+    Restore {
+        /// A file made by `yizhitong backup`.
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -272,6 +284,26 @@ async fn run(cli: Cli) -> Result<(), String> {
             rebuild,
         }) => inspect_report(config, round, output, &format, rebuild).await,
         Command::Inspect(command) => inspect(command),
+        Command::Backup { file } => {
+            let report = yizhitong::backup::backup(&config.database_url, &config.data_dir, &file)
+                .await
+                .map_err(|error| error.to_string())?;
+            println!(
+                "{}",
+                serde_json::to_string(&report).expect("report serialises")
+            );
+            Ok(())
+        }
+        Command::Restore { file } => {
+            let report = yizhitong::backup::restore(&config.database_url, &config.data_dir, &file)
+                .await
+                .map_err(|error| error.to_string())?;
+            println!(
+                "{}",
+                serde_json::to_string(&report).expect("report serialises")
+            );
+            Ok(())
+        }
         Command::Db(DbCommand::Migrate) => {
             let store = open_store(&config.database_url, &config.data_dir)
                 .await
@@ -421,6 +453,8 @@ async fn serve(config: Config) -> Result<(), String> {
         tracing::error!(%error, "scan log not written at shutdown");
     }
     save_address_snapshot(&registry).await;
+    registry.store().close().await;
+    tracing::info!("stopped");
     served
 }
 
@@ -699,6 +733,7 @@ async fn match_file(config: Config, input: PathBuf, arguments: MatchArgs) -> Res
     let mut options = BatchOptions {
         format: batch_format_of(&input),
         charset: None,
+        max_rows: None,
     };
     let column = arguments.column;
     let limit = arguments

@@ -24,6 +24,7 @@ const BATCH_OUTPUT_CHUNKS: usize = 8;
 /// The input format and charset of a batch request (the `charset` query parameter
 /// overrides the Content-Type's), and the Content-Type of the answer.
 pub(crate) fn batch_options(
+    state: &AppState,
     headers: &HeaderMap,
     charset_parameter: Option<&str>,
 ) -> Result<(BatchOptions, &'static str)> {
@@ -36,7 +37,12 @@ pub(crate) fn batch_options(
         })?),
         None => content_charset,
     };
-    Ok((BatchOptions { format, charset }, response_type))
+    let options = BatchOptions {
+        format,
+        charset,
+        max_rows: Some(state.config.limits.max_batch_rows),
+    };
+    Ok((options, response_type))
 }
 
 /// The worker's end of a batch request.
@@ -110,6 +116,16 @@ pub(crate) async fn stream_batch(
     if declared_length.is_some_and(|length| length > max_bytes) {
         return Err(RequestError::PayloadTooLarge.into());
     }
+    // Each batch holds a worker thread for as long as it streams, which the request
+    // gate does not see once the response has begun.
+    let batch_pass = state
+        .admission
+        .batches
+        .try_enter()
+        .ok_or(RequestError::Overloaded {
+            limit: state.admission.batches.capacity(),
+            what: "batches",
+        })?;
     let (input_sender, input_receiver) = mpsc::channel(BATCH_INPUT_CHUNKS);
     let (output_sender, mut output_receiver) = mpsc::channel(BATCH_OUTPUT_CHUNKS);
     let (opened_sender, opened_receiver) = oneshot::channel();
@@ -119,7 +135,10 @@ pub(crate) async fn stream_batch(
         output: output_sender,
         opened: opened_sender,
     };
-    tokio::task::spawn_blocking(move || work(channels));
+    tokio::task::spawn_blocking(move || {
+        work(channels);
+        drop(batch_pass);
+    });
     // The status is decided only once the worker has read the header, so a file
     // without the needed columns is a 400, not a 200 with an empty body.
     match opened_receiver.await {

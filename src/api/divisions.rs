@@ -4,12 +4,15 @@ use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 
-use super::extract::{PathParams, QueryParams};
+use super::extract::{PathParams, QueryParams, check_text_length};
 use super::geocoding::crs_parameter;
 use super::{AppState, page_size};
 use crate::domain::division::{Division, DivisionLevel};
 use crate::error::{ErrorBody, RequestError, Result};
 use crate::index::polygons::multipolygon_geojson;
+
+/// Division names are short; a longer query cannot name one.
+const MAX_DIVISION_QUERY_CHARS: usize = 100;
 
 /// A division with its ancestry, as the API returns it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -129,9 +132,7 @@ pub async fn search_divisions(
     if search.q.trim().is_empty() {
         return Err(RequestError::InvalidRequest("q must not be empty".into()).into());
     }
-    if search.q.chars().count() > 100 {
-        return Err(RequestError::InvalidRequest("q is longer than 100 characters".into()).into());
-    }
+    check_text_length("q", &search.q, MAX_DIVISION_QUERY_CHARS)?;
     let found = state.registry.divisions().search(&search.q, limit as usize);
     Ok(Json(DivisionList {
         divisions: found

@@ -187,3 +187,20 @@ pub(crate) fn division_prefix_parameter(value: Option<&str>) -> Result<Option<St
         })
         .transpose()
 }
+
+/// A query text checked against its maximum length in characters.
+pub(crate) fn check_text_length(
+    field: &str,
+    text: &str,
+    maximum: usize,
+) -> Result<(), RequestError> {
+    let chars = text.chars().count();
+    if chars > maximum {
+        return Err(RequestError::TextTooLong {
+            field: field.to_owned(),
+            chars,
+            maximum,
+        });
+    }
+    Ok(())
+}

@@ -239,7 +239,7 @@ pub async fn reverse_batch(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response> {
-    let (options, response_type) = batch_options(&headers, query.charset.as_deref())?;
+    let (options, response_type) = batch_options(&state, &headers, query.charset.as_deref())?;
     let crs = crs_parameter(query.crs.as_deref())?;
     let out_crs = crs_parameter(query.out_crs.as_deref())?;
     let radius = radius_parameter(query.radius.as_deref())?;
@@ -273,7 +273,7 @@ pub async fn geocode_batch(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response> {
-    let (options, response_type) = batch_options(&headers, query.charset.as_deref())?;
+    let (options, response_type) = batch_options(&state, &headers, query.charset.as_deref())?;
     let out_crs = crs_parameter(query.out_crs.as_deref())?;
     let column = checked_column(query.column, DEFAULT_ADDRESS_COLUMN, "column")?;
     let geocoder = state.geocoder.clone();

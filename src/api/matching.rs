@@ -77,13 +77,16 @@ pub struct BatchQuery {
 pub(crate) fn checked_address<'a>(name: &str, input: Option<&'a str>) -> Result<&'a str> {
     let input = input.unwrap_or("");
     check_address(input).map_err(|problem| {
-        let message = if problem.code == ADDRESS_TOO_LONG {
-            let chars = input.trim().chars().count();
-            format!("{name} has {chars} characters; at most {MAX_ADDRESS_CHARS} are accepted")
+        if problem.code == ADDRESS_TOO_LONG {
+            RequestError::TextTooLong {
+                field: name.to_owned(),
+                chars: input.trim().chars().count(),
+                maximum: MAX_ADDRESS_CHARS,
+            }
+            .into()
         } else {
-            format!("{name} must not be empty")
-        };
-        RequestError::InvalidRequest(message).into()
+            RequestError::InvalidRequest(format!("{name} must not be empty")).into()
+        }
     })
 }
 
@@ -192,7 +195,7 @@ pub async fn match_batch(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response> {
-    let (options, response_type) = batch_options(&headers, query.charset.as_deref())?;
+    let (options, response_type) = batch_options(&state, &headers, query.charset.as_deref())?;
     let column = checked_column(query.column, DEFAULT_ADDRESS_COLUMN, "column")?;
     let limit = checked_limit(query.limit, DEFAULT_BATCH_LIMIT, MAX_MATCH_LIMIT)?;
     let engine = state.matcher.clone();

@@ -1,6 +1,7 @@
 //! The HTTP API: one file per resource, thin handlers over the engines.
 
 pub mod addresses;
+pub mod admission;
 pub mod audit;
 pub(crate) mod batch_stream;
 pub mod boundaries;
@@ -49,6 +50,7 @@ pub struct AppState {
     pub keys: Arc<KeyVerifier>,
     pub config: Arc<Config>,
     pub metrics: Arc<metrics::Metrics>,
+    pub admission: Arc<admission::Admission>,
 }
 
 impl AppState {
@@ -62,6 +64,7 @@ impl AppState {
             boundaries: opened.boundaries.clone(),
             inspections: opened.inspections.clone(),
             keys,
+            admission: Arc::new(admission::Admission::new(&config.limits)),
             config: Arc::new(config),
             metrics: Arc::default(),
         }
@@ -192,6 +195,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            admission::admit,
+        ))
         .layer(DefaultBodyLimit::max(state.config.max_json_body_bytes))
         .layer(cors)
         .route_layer(middleware::from_fn_with_state(
@@ -229,8 +236,9 @@ async fn method_not_allowed() -> Error {
     RequestError::MethodNotAllowed.into()
 }
 
-/// Resolves the bearer key into a [`Principal`] for the handlers. A key that is sent
-/// must be valid; reads without a key pass unless the configuration requires one.
+/// Resolves the bearer key into a [`Principal`] for the handlers and charges its rate
+/// limit. A key that is sent must be valid; reads without a key pass unless the
+/// configuration requires one.
 async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let presented = request.headers().get(header::AUTHORIZATION).map(|value| {
         value
@@ -251,6 +259,9 @@ async fn authenticate(State(state): State<AppState>, mut request: Request, next:
     let guarded = request.uri().path().starts_with("/v1/");
     if guarded && state.config.require_read_key && principal == Principal::Anonymous {
         return Error::from(AuthError::MissingKey).into_response();
+    }
+    if let Err(error) = admission::charge_request(&state, &request, &principal) {
+        return error.into_response();
     }
     request.extensions_mut().insert(principal);
     next.run(request).await

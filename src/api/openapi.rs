@@ -5,6 +5,7 @@ use axum::Router;
 use utoipa::Modify;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 use utoipa_swagger_ui::SwaggerUi;
 
 use super::{
@@ -73,7 +74,7 @@ use super::{
         inspections::build_report,
         inspections::get_report,
     ),
-    modifiers(&BearerKey),
+    modifiers(&BearerKey, &CommonResponses),
     tags(
         (name = "divisions", description = "NBS administrative divisions"),
         (name = "addresses", description = "The standard-address registry"),
@@ -102,6 +103,74 @@ impl Modify for BearerKey {
                     .build(),
             ),
         );
+    }
+}
+
+/// Answers any operation may give besides its own, from the layers every request goes
+/// through (authentication, admission control, the body limits), added once here so
+/// that the document lists every status a client can receive.
+struct CommonResponses;
+
+impl CommonResponses {
+    fn error(description: &str) -> RefOr<Response> {
+        let content = ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name("ErrorBody")))
+            .build();
+        RefOr::T(
+            ResponseBuilder::new()
+                .description(description)
+                .content("application/json", content)
+                .build(),
+        )
+    }
+}
+
+impl Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let admitted = !(path == "/healthz" || path == "/metrics" || path.starts_with("/d/"));
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let mut common = Vec::new();
+                if path.starts_with("/v1/") {
+                    common.push((
+                        "400",
+                        "A malformed parameter or path (invalid_request and others)",
+                    ));
+                    common.push((
+                        "401",
+                        "A key that is not valid, or none where one is required",
+                    ));
+                }
+                if admitted {
+                    common.push((
+                        "408",
+                        "The request ran past the time limit (request_timeout)",
+                    ));
+                    common.push(("429", "Over a rate limit (rate_limited) or the concurrency limit (overloaded); see Retry-After"));
+                }
+                if operation.request_body.is_some() {
+                    common.push(("413", "The body is larger than allowed (payload_too_large)"));
+                    common.push((
+                        "415",
+                        "The body's Content-Type is not one this operation reads",
+                    ));
+                }
+                for (status, description) in common {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| CommonResponses::error(description));
+                }
+            }
+        }
     }
 }
 

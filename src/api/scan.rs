@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use axum::Json;
 use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::json;
 
@@ -25,22 +25,31 @@ impl FromRequestParts<AppState> for ClientAddress {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        if state.config.trust_forwarded_for
-            && let Some(forwarded) = parts
-                .headers
-                .get("x-forwarded-for")
-                .and_then(|value| value.to_str().ok())
-                .and_then(|value| value.split(',').next())
-                .and_then(|first| first.trim().parse().ok())
-        {
-            return Ok(ClientAddress(Some(forwarded)));
-        }
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(address)| address.ip());
-        Ok(ClientAddress(peer))
+        Ok(ClientAddress(client_address(
+            &parts.headers,
+            &parts.extensions,
+            state.config.trust_forwarded_for,
+        )))
     }
+}
+
+pub(crate) fn client_address(
+    headers: &HeaderMap,
+    extensions: &Extensions,
+    trust_forwarded_for: bool,
+) -> Option<IpAddr> {
+    if trust_forwarded_for
+        && let Some(forwarded) = headers
+            .get("x-forwarded-for")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.split(',').next())
+            .and_then(|first| first.trim().parse().ok())
+    {
+        return Some(forwarded);
+    }
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(address)| address.ip())
 }
 
 /// JSON when the client asks for it and not for HTML; a page otherwise.
@@ -87,10 +96,14 @@ fn error_json(code: ErrorCode, message: String, details: Option<serde_json::Valu
 #[utoipa::path(get, path = "/d/{token}", tag = "doorplates",
     params(("token" = String, Path, description = "The token printed in the plate's QR code")),
     responses(
-        (status = 200, body = crate::doorplate::ScanView, description = "A plate in service: a mobile page, or JSON with Accept: application/json"),
-        (status = 404, body = ErrorBody, description = "Not a plate this registry issued (invalid_doorplate_token)"),
-        (status = 410, body = ErrorBody, description = "A replaced or revoked plate; details name the current plate and the address"),
-        (status = 429, body = ErrorBody, description = "Too many scans from this client (rate_limited); see Retry-After")))]
+        (status = 200, description = "A plate in service: a mobile page, or JSON with Accept: application/json",
+            content((crate::doorplate::ScanView = "application/json"), (String = "text/html"))),
+        (status = 404, description = "Not a plate this registry issued (invalid_doorplate_token)",
+            content((ErrorBody = "application/json"), (String = "text/html"))),
+        (status = 410, description = "A replaced or revoked plate; details name the current plate and the address",
+            content((ErrorBody = "application/json"), (String = "text/html"))),
+        (status = 429, description = "Too many scans from this client (rate_limited); see Retry-After",
+            content((ErrorBody = "application/json"), (String = "text/html")))))]
 pub async fn scan_plate(
     State(state): State<AppState>,
     ClientAddress(client_address): ClientAddress,

@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 
-use super::extract::QueryParams;
+use super::extract::{QueryParams, check_text_length};
 use super::{AppState, page_size};
 use crate::error::{ErrorBody, RequestError, Result};
 use crate::matching::suggest::{DEFAULT_SUGGEST_LIMIT, MAX_SUGGEST_LIMIT, Suggestion};
@@ -42,12 +42,7 @@ pub async fn suggest(
     if query.q.trim().is_empty() {
         return Err(RequestError::InvalidRequest("q must not be empty".into()).into());
     }
-    if query.q.chars().count() > MAX_QUERY_CHARS {
-        return Err(RequestError::InvalidRequest(format!(
-            "q is longer than {MAX_QUERY_CHARS} characters"
-        ))
-        .into());
-    }
+    check_text_length("q", &query.q, MAX_QUERY_CHARS)?;
     let suggestions = state.matcher.suggest(&query.q, limit as usize);
     Ok(Json(SuggestResponse {
         input: query.q,

@@ -5,7 +5,6 @@
 //! (design: "Performance facts"). A client is identified only by a keyed hash of its
 //! address and the day.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -15,6 +14,7 @@ use std::time::{Duration, Instant};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use crate::limits::{RateLimiter, client_key};
 use crate::store::{ScanRecord, Store, StoreError};
 
 /// Scans held in memory at most; beyond this (the store has been down for a while)
@@ -144,83 +144,21 @@ pub fn client_kind(user_agent: Option<&str>) -> &'static str {
     }
 }
 
-const LIMITER_SHARDS: usize = 16;
-/// Clients remembered per shard before idle ones are forgotten.
-const LIMITER_SHARD_CAPACITY: usize = 8_192;
-
-/// A token bucket per client: a minute's allowance as the burst, refilled evenly.
-/// IPv6 clients are keyed by their /64, which one subscriber usually holds whole.
+/// The per-client limit on public scans, keyed as [`crate::limits::client_key`] says.
 pub struct ScanRateLimiter {
-    per_minute: u32,
-    shards: Vec<Mutex<HashMap<IpAddr, Bucket>>>,
-}
-
-#[derive(Clone, Copy)]
-struct Bucket {
-    tokens: f64,
-    updated: Instant,
+    limiter: RateLimiter<IpAddr>,
 }
 
 impl ScanRateLimiter {
     pub fn new(per_minute: u32) -> Self {
         ScanRateLimiter {
-            per_minute,
-            shards: (0..LIMITER_SHARDS)
-                .map(|_| Mutex::new(HashMap::new()))
-                .collect(),
-        }
-    }
-
-    fn key(client: IpAddr) -> IpAddr {
-        match client {
-            IpAddr::V6(address) => match address.to_ipv4_mapped() {
-                Some(v4) => IpAddr::V4(v4),
-                None => {
-                    let mut octets = address.octets();
-                    octets[8..].fill(0);
-                    IpAddr::V6(octets.into())
-                }
-            },
-            v4 => v4,
+            limiter: RateLimiter::new(per_minute),
         }
     }
 
     /// `Ok` when the client may scan now, else how long until it may.
     pub fn check(&self, client: IpAddr, now: Instant) -> Result<(), Duration> {
-        if self.per_minute == 0 {
-            return Ok(());
-        }
-        let key = Self::key(client);
-        let shard_index = match key {
-            IpAddr::V4(address) => u32::from(address) as usize,
-            IpAddr::V6(address) => (u128::from(address) >> 64) as usize,
-        } % LIMITER_SHARDS;
-        let capacity = f64::from(self.per_minute);
-        let per_second = capacity / 60.0;
-        let mut shard = self.shards[shard_index]
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        if shard.len() >= LIMITER_SHARD_CAPACITY && !shard.contains_key(&key) {
-            // A full bucket is a client with no recent scans: forgetting it changes nothing.
-            shard.retain(|_, bucket| {
-                bucket.tokens + now.duration_since(bucket.updated).as_secs_f64() * per_second
-                    < capacity
-            });
-        }
-        let bucket = shard.entry(key).or_insert(Bucket {
-            tokens: capacity,
-            updated: now,
-        });
-        let refilled =
-            bucket.tokens + now.duration_since(bucket.updated).as_secs_f64() * per_second;
-        bucket.tokens = refilled.min(capacity);
-        bucket.updated = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(Duration::from_secs_f64((1.0 - bucket.tokens) / per_second))
-        }
+        self.limiter.check(&client_key(client), now)
     }
 }
 
@@ -229,44 +167,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_client_gets_a_minute_of_scans_then_waits() {
-        let limiter = ScanRateLimiter::new(6);
+    fn scans_are_limited_per_client() {
+        let limiter = ScanRateLimiter::new(2);
+        let now = Instant::now();
         let client: IpAddr = "203.0.113.9".parse().unwrap();
-        let start = Instant::now();
-        for _ in 0..6 {
-            assert!(limiter.check(client, start).is_ok());
-        }
-        let wait = limiter.check(client, start).unwrap_err();
-        assert!(wait <= Duration::from_secs(10) && wait > Duration::from_secs(9));
-        assert!(
-            limiter
-                .check(client, start + Duration::from_secs(10))
-                .is_ok()
-        );
-        let other: IpAddr = "203.0.113.10".parse().unwrap();
-        assert!(limiter.check(other, start).is_ok());
-    }
-
-    #[test]
-    fn ipv6_clients_share_their_prefix() {
-        let limiter = ScanRateLimiter::new(1);
-        let now = Instant::now();
-        assert!(limiter.check("2001:db8::1".parse().unwrap(), now).is_ok());
-        assert!(limiter.check("2001:db8::2".parse().unwrap(), now).is_err());
-        assert!(
-            limiter
-                .check("2001:db8:0:1::1".parse().unwrap(), now)
-                .is_ok()
-        );
-    }
-
-    #[test]
-    fn zero_turns_the_limit_off() {
-        let limiter = ScanRateLimiter::new(0);
-        let now = Instant::now();
-        for _ in 0..1000 {
-            assert!(limiter.check("198.51.100.1".parse().unwrap(), now).is_ok());
-        }
+        assert!(limiter.check(client, now).is_ok());
+        assert!(limiter.check(client, now).is_ok());
+        assert!(limiter.check(client, now).is_err());
+        assert!(limiter.check("203.0.113.10".parse().unwrap(), now).is_ok());
     }
 
     #[test]

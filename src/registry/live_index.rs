@@ -33,6 +33,9 @@ pub struct SnapshotFile {
     pub build: String,
 }
 
+/// The snapshot's name in the data directory.
+pub const SNAPSHOT_FILE_NAME: &str = "address-index.snapshot";
+
 impl SnapshotFile {
     /// The snapshot file in `data_dir`, for the running executable; `None` when the
     /// executable cannot be identified.
@@ -45,7 +48,7 @@ impl SnapshotFile {
             .duration_since(std::time::UNIX_EPOCH)
             .ok()?;
         Some(SnapshotFile {
-            path: data_dir.join("address-index.snapshot"),
+            path: data_dir.join(SNAPSHOT_FILE_NAME),
             build: format!(
                 "{} {} {}.{:09}",
                 env!("CARGO_PKG_VERSION"),

@@ -6,7 +6,7 @@ pub mod boundaries;
 pub mod import;
 mod live_index;
 
-pub use live_index::{IndexLoad, LoadedIndex, SnapshotFile};
+pub use live_index::{IndexLoad, LoadedIndex, SNAPSHOT_FILE_NAME, SnapshotFile};
 
 use std::sync::{Arc, Mutex, MutexGuard};
 

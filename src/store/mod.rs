@@ -96,6 +96,11 @@ pub trait Store: DoorplateStore + InspectionStore + Send + Sync + 'static {
     /// Applies pending migrations. Idempotent.
     async fn migrate(&self) -> Result<(), StoreError>;
 
+    /// Waits for the connections in use to be returned, then closes them all: the
+    /// last step of a shutdown (SQLite folds its write-ahead log back in as the last
+    /// connection closes). Any later call fails with `Unavailable`.
+    async fn close(&self);
+
     async fn meta(&self, key: &str) -> Result<Option<String>, StoreError>;
     async fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError>;
 
@@ -178,16 +183,20 @@ pub trait Store: DoorplateStore + InspectionStore + Send + Sync + 'static {
     ) -> Result<Vec<AuditEntry>, StoreError>;
 }
 
+/// The database file of a `sqlite:` URL; `None` for any other scheme.
+pub fn sqlite_path(url: &str, data_dir: &Path) -> Option<std::path::PathBuf> {
+    let path = url.strip_prefix("sqlite:")?.trim_start_matches("//");
+    Some(if path.is_empty() {
+        data_dir.join("yizhitong.db")
+    } else {
+        Path::new(path).to_path_buf()
+    })
+}
+
 /// Opens the store a URL names, like quickwit's metastore resolver: the scheme picks
 /// the backend. `sqlite://` with no path means the default file in `data_dir`.
 pub async fn open_store(url: &str, data_dir: &Path) -> Result<Arc<dyn Store>, StoreError> {
-    if let Some(rest) = url.strip_prefix("sqlite:") {
-        let path = rest.trim_start_matches("//");
-        let path = if path.is_empty() {
-            data_dir.join("yizhitong.db")
-        } else {
-            Path::new(path).to_path_buf()
-        };
+    if let Some(path) = sqlite_path(url, data_dir) {
         Ok(Arc::new(sqlite::SqliteStore::open(&path).await?))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(Arc::new(postgres::PostgresStore::connect(url).await?))

@@ -59,7 +59,7 @@ async fn compare_rejects_bad_requests(store: TestStore) {
         .await;
     assert_eq!(
         (status, answer["code"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_request"))
+        (StatusCode::BAD_REQUEST, Some("text_too_long"))
     );
     let request = Request::builder()
         .method("POST")

@@ -203,8 +203,8 @@ async fn match_rejects_bad_requests_with_stable_codes(store: TestStore) {
         ("/v1/match".to_owned(), 400, "invalid_request"),
         ("/v1/match?q=".to_owned(), 400, "invalid_request"),
         ("/v1/match?q=%20%20".to_owned(), 400, "invalid_request"),
-        (format!("/v1/match?q={too_long}"), 400, "invalid_request"),
-        (format!("/v1/parse?q={too_long}"), 400, "invalid_request"),
+        (format!("/v1/match?q={too_long}"), 400, "text_too_long"),
+        (format!("/v1/parse?q={too_long}"), 400, "text_too_long"),
         (format!("/v1/match?q={q}&limit=0"), 400, "invalid_request"),
         (format!("/v1/match?q={q}&limit=51"), 400, "invalid_request"),
         (

@@ -91,8 +91,9 @@ async fn suggest_rejects_bad_parameters(store: TestStore) {
     let (status, body) = app.get(&format!("/v1/suggest?q={long}")).await;
     assert_eq!(
         (status, body["code"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_request"))
+        (StatusCode::BAD_REQUEST, Some("text_too_long"))
     );
+    assert_eq!(body["details"]["maximum"], 200);
 }
 
 crate::on_both_backends!(

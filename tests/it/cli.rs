@@ -10,7 +10,7 @@ use yizhitong::store::Role;
 
 use crate::common::{MATCHING_REGISTRY_CSV, TestApp, TestStore, fixture, test_config};
 
-fn yizhitong(store: &TestStore, arguments: &[&str]) -> Output {
+pub(crate) fn yizhitong(store: &TestStore, arguments: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_yizhitong"))
         .args(arguments)
         .args(["--db", &store.url, "--data-dir"])
@@ -65,7 +65,7 @@ fn json_lines(output: &Output) -> Vec<Value> {
         .collect()
 }
 
-fn text(bytes: &[u8]) -> String {
+pub(crate) fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
@@ -107,7 +107,7 @@ fn write_csv(store: &TestStore, name: &str, rows: &[&str]) -> std::path::PathBuf
     path
 }
 
-fn summary(output: &Output) -> Value {
+pub(crate) fn summary(output: &Output) -> Value {
     assert!(output.status.success(), "{}", text(&output.stderr));
     serde_json::from_str(text(&output.stdout).lines().last().unwrap()).unwrap()
 }

@@ -3,14 +3,17 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod access;
 mod api_addresses;
 mod api_compare;
 mod api_divisions;
 mod api_matching;
 mod api_suggest;
+mod backup;
 mod boundaries;
 mod cli;
 mod conformance;
+mod crash;
 mod doorplate_browser;
 mod doorplate_scans;
 mod doorplates;
@@ -19,5 +22,7 @@ mod geocoding;
 mod inspect;
 mod inspection_browser;
 mod inspections;
+mod limits;
 mod live_index;
+mod schemathesis;
 mod serve;

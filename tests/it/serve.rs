@@ -38,15 +38,54 @@ fn http_get(port: u16, path: &str) -> Option<(u16, Value)> {
     ))
 }
 
-struct Server {
-    child: Child,
+/// One HTTP/1.1 exchange with headers and a body; the answer as text.
+fn http_exchange(
     port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .ok()?;
+    let mut request =
+        format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).ok()?;
+    let response = String::from_utf8_lossy(&response).into_owned();
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    Some((
+        head.split_whitespace().nth(1)?.parse().ok()?,
+        body.to_owned(),
+    ))
+}
+
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) port: u16,
 }
 
 impl Server {
-    fn start(data_dir: &std::path::Path) -> (Self, Duration) {
+    pub(crate) fn start(data_dir: &std::path::Path) -> (Self, Duration) {
+        Self::start_with(data_dir, &[], Stdio::null())
+    }
+
+    /// `serve` with extra environment, its log (stdout and stderr) going to `log`.
+    pub(crate) fn start_with(
+        data_dir: &std::path::Path,
+        environment: &[(&str, &str)],
+        log: impl Into<Stdio>,
+    ) -> (Self, Duration) {
         let port = free_port();
         let started = Instant::now();
+        let log: Stdio = log.into();
         let child = Command::new(env!("CARGO_BIN_EXE_yizhitong"))
             .args([
                 "serve",
@@ -58,8 +97,9 @@ impl Server {
             .env_remove("YZT_DATABASE_URL")
             .env_remove("YZT_REFERENCE_DATA_DIR")
             .env_remove("YZT_LOAD_DEMO_SEED")
+            .envs(environment.iter().copied())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("serve starts");
         let mut server = Server { child, port };
@@ -77,7 +117,7 @@ impl Server {
     }
 
     /// SIGTERM, then wait: the service must shut down gracefully and exit 0.
-    fn stop(&mut self) -> std::process::ExitStatus {
+    pub(crate) fn stop(&mut self) -> std::process::ExitStatus {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
@@ -131,4 +171,171 @@ fn serve_on_a_fresh_directory_answers_the_readme_tour_and_restarts_without_reloa
     );
     assert!(server.stop().success());
     eprintln!("serve start on the built-in data: cold {cold:?}, warm {warm:?}");
+}
+
+/// The body of a chunked HTTP/1.1 response, and whether its closing chunk came.
+fn dechunk(mut body: &[u8]) -> (Vec<u8>, bool) {
+    let mut data = Vec::new();
+    loop {
+        let Some(line_end) = body.windows(2).position(|pair| pair == b"\r\n") else {
+            return (data, false);
+        };
+        let size_text = std::str::from_utf8(&body[..line_end]).unwrap_or("");
+        let Ok(size) = usize::from_str_radix(size_text.trim(), 16) else {
+            return (data, false);
+        };
+        body = &body[line_end + 2..];
+        if size == 0 {
+            return (data, true);
+        }
+        if body.len() < size + 2 {
+            data.extend_from_slice(&body[..size.min(body.len())]);
+            return (data, false);
+        }
+        data.extend_from_slice(&body[..size]);
+        body = &body[size + 2..];
+    }
+}
+
+#[test]
+fn sigterm_stops_new_work_and_finishes_the_running_batch() {
+    const ROWS: usize = 40_000;
+    let data_dir = tempfile::tempdir().unwrap();
+    let (mut server, _) = Server::start(data_dir.path());
+    let port = server.port;
+    let mut csv = String::from("id,address\n");
+    for row in 0..ROWS {
+        csv.push_str(&format!(
+            "{row},浙江省宁波市鄞州区下应街道天童南路{}号\n",
+            row % 900 + 1
+        ));
+    }
+    let batch = std::thread::spawn(move || {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(300)))
+            .unwrap();
+        write!(
+            stream,
+            "POST /v1/match/batch HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/csv\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n",
+            csv.len()
+        )
+        .unwrap();
+        // Answers stream back while rows still go up, so the two run side by side.
+        let mut upload = stream.try_clone().unwrap();
+        let uploader = std::thread::spawn(move || upload.write_all(csv.as_bytes()).unwrap());
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).unwrap();
+        uploader.join().unwrap();
+        response
+    });
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(
+        !batch.is_finished(),
+        "the batch is still running at SIGTERM"
+    );
+    let _ = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        http_get(port, "/healthz").is_none(),
+        "no new request is taken after SIGTERM"
+    );
+    assert!(
+        !batch.is_finished(),
+        "the batch outlasts the check, or the test proves nothing"
+    );
+
+    let response = batch.join().unwrap();
+    let split = response
+        .windows(4)
+        .position(|window| window == b"\r\n\r\n")
+        .expect("a response head");
+    let head = String::from_utf8_lossy(&response[..split]);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let (body, complete) = dechunk(&response[split + 4..]);
+    assert!(complete, "the batch response was finished, not cut");
+    let body = String::from_utf8(body).unwrap();
+    let lines: Vec<&str> = body.lines().collect();
+    assert_eq!(lines.len(), ROWS + 1, "every row answered");
+    assert!(lines[ROWS].starts_with(&format!("{},", ROWS - 1)));
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "a clean exit after the batch: {status}");
+}
+
+#[test]
+fn no_key_or_secret_reaches_the_log() {
+    const PLATE_SECRET: &str = "plate-secret-0123456789-abcdefghijklmnop";
+    let data_dir = tempfile::tempdir().unwrap();
+    let created = Command::new(env!("CARGO_BIN_EXE_yizhitong"))
+        .args(["keys", "create", "--role", "admin", "--data-dir"])
+        .arg(data_dir.path())
+        .env_remove("YZT_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(created.status.success());
+    let key = String::from_utf8(created.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_owned();
+    let secret_part = key.rsplit('_').next().unwrap().to_owned();
+    let log_path = data_dir.path().join("serve.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let (mut server, _) = Server::start_with(
+        data_dir.path(),
+        &[
+            ("RUST_LOG", "debug"),
+            ("YZT_DOORPLATE_SECRET", PLATE_SECRET),
+        ],
+        log,
+    );
+    let port = server.port;
+    let bearer = format!("Bearer {key}");
+    let authorised = [("Authorization", bearer.as_str())];
+    let (status, _) = http_exchange(port, "GET", "/v1/audit", &authorised, "").unwrap();
+    assert_eq!(status, 200);
+    let forged = format!("Bearer {}", key.replace(&secret_part, "forged0secret"));
+    let (status, _) = http_exchange(
+        port,
+        "GET",
+        "/v1/audit",
+        &[("Authorization", forged.as_str())],
+        "",
+    )
+    .unwrap();
+    assert_eq!(status, 401);
+    let (_, page) = http_get(port, "/v1/addresses?limit=1").unwrap();
+    let code = page["addresses"][0]["code"].as_str().unwrap().to_owned();
+    let (status, plate) = http_exchange(
+        port,
+        "POST",
+        "/v1/doorplates",
+        &[
+            ("Authorization", bearer.as_str()),
+            ("Content-Type", "application/json"),
+        ],
+        &format!(r#"{{"address_code":"{code}","size":"medium"}}"#),
+    )
+    .unwrap();
+    assert_eq!(status, 201, "{plate}");
+    let plate: Value = serde_json::from_str(&plate).unwrap();
+    let (status, _) = http_get(port, &format!("/d/{}", plate["token"].as_str().unwrap())).unwrap();
+    assert_eq!(status, 200);
+    assert!(server.stop().success());
+
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(log.contains("serving"), "the log was captured: {log}");
+    for secret in [
+        key.as_str(),
+        secret_part.as_str(),
+        PLATE_SECRET,
+        "forged0secret",
+    ] {
+        assert!(!log.contains(secret), "{secret:?} appears in the log");
+    }
 }
