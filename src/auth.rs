@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -15,6 +16,9 @@ use subtle::ConstantTimeEq;
 use crate::store::{Role, Store, StoreError, StoredApiKey};
 
 const KEY_PREFIX: &str = "yzt";
+/// How long a verified key is trusted without asking the store again: a key revoked
+/// from the command line stops working on every running server within this time.
+pub const KEY_CACHE_LIFETIME: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum AuthError {
@@ -94,14 +98,21 @@ pub async fn create_key(
 /// request costs a hash and a map lookup, not a database round trip.
 pub struct KeyVerifier {
     store: Arc<dyn Store>,
-    known: RwLock<HashMap<String, (String, Role)>>,
+    /// Key id → (digest, role, when the store was asked).
+    known: RwLock<HashMap<String, (String, Role, Instant)>>,
+    lifetime: Duration,
 }
 
 impl KeyVerifier {
     pub fn new(store: Arc<dyn Store>) -> Self {
+        Self::with_cache_lifetime(store, KEY_CACHE_LIFETIME)
+    }
+
+    pub fn with_cache_lifetime(store: Arc<dyn Store>, lifetime: Duration) -> Self {
         KeyVerifier {
             store,
             known: RwLock::new(HashMap::new()),
+            lifetime,
         }
     }
 
@@ -111,20 +122,30 @@ impl KeyVerifier {
         else {
             return Err(VerifyError::Auth(AuthError::InvalidKey));
         };
-        let cached = self.known.read().expect("key cache lock").get(id).cloned();
+        let cached = self
+            .known
+            .read()
+            .expect("key cache lock")
+            .get(id)
+            .filter(|(_, _, fetched)| fetched.elapsed() < self.lifetime)
+            .map(|(digest, role, _)| (digest.clone(), *role));
         let (digest, role) = match cached {
             Some(entry) => entry,
             None => {
                 let stored = self.store.api_key(id).await.map_err(VerifyError::Store)?;
                 let Some(stored) = stored.filter(|key| key.revoked_at.is_none()) else {
+                    self.known.write().expect("key cache lock").remove(id);
                     return Err(VerifyError::Auth(AuthError::InvalidKey));
                 };
-                let entry = (stored.secret_sha256_hex, stored.role);
-                self.known
-                    .write()
-                    .expect("key cache lock")
-                    .insert(id.to_owned(), entry.clone());
-                entry
+                self.known.write().expect("key cache lock").insert(
+                    id.to_owned(),
+                    (
+                        stored.secret_sha256_hex.clone(),
+                        stored.role,
+                        Instant::now(),
+                    ),
+                );
+                (stored.secret_sha256_hex, stored.role)
             }
         };
         let presented_digest = sha256_hex(secret);

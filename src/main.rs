@@ -204,6 +204,11 @@ enum KeysCommand {
         #[arg(long)]
         label: Option<String>,
     },
+    /// List keys (id, role, label, created, revoked) as JSON lines; never secrets.
+    List,
+    /// Revoke a key by its id (the part between `yzt_` and the next `_`). Running
+    /// servers refuse it within 30 seconds.
+    Revoke { id: String },
 }
 
 #[derive(Subcommand)]
@@ -271,6 +276,8 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Keys(KeysCommand::Create { role, label }) => {
             create_key(config, &role, label).await
         }
+        Command::Keys(KeysCommand::List) => list_keys(config).await,
+        Command::Keys(KeysCommand::Revoke { id }) => revoke_key(config, &id).await,
         Command::Parse => parse_lines(config).await,
         Command::Compare => compare_lines(config).await,
         Command::Match(arguments) => match arguments.input.clone() {
@@ -607,6 +614,42 @@ async fn create_key(config: Config, role: &str, label: Option<String>) -> Result
         created.id
     );
     println!("{}", created.secret_key);
+    Ok(())
+}
+
+async fn list_keys(config: Config) -> Result<(), String> {
+    let store = open_registry(&config)
+        .await
+        .map_err(|error| error.to_string())?
+        .store;
+    for key in store.api_keys().await.map_err(|error| error.to_string())? {
+        let line = serde_json::json!({
+            "id": key.id,
+            "role": key.role.as_str(),
+            "label": key.label,
+            "created_at": key.created_at,
+            "revoked_at": key.revoked_at,
+        });
+        println!("{line}");
+    }
+    Ok(())
+}
+
+async fn revoke_key(config: Config, id: &str) -> Result<(), String> {
+    let store = open_registry(&config)
+        .await
+        .map_err(|error| error.to_string())?
+        .store;
+    let revoked = store
+        .revoke_api_key(id, chrono::Utc::now(), &Actor::command_line("keys revoke"))
+        .await
+        .map_err(|error| error.to_string())?;
+    if !revoked {
+        return Err(format!(
+            "no key {id:?} in service (unknown, or revoked already)"
+        ));
+    }
+    eprintln!("revoked key {id}; running servers refuse it within 30 s");
     Ok(())
 }
 

@@ -174,6 +174,16 @@ pub trait Store: DoorplateStore + InspectionStore + Send + Sync + 'static {
 
     async fn create_api_key(&self, key: &StoredApiKey) -> Result<(), StoreError>;
     async fn api_key(&self, key_id: &str) -> Result<Option<StoredApiKey>, StoreError>;
+    /// Oldest first, revoked ones included; digests only, never secrets.
+    async fn api_keys(&self) -> Result<Vec<StoredApiKey>, StoreError>;
+    /// Marks a key revoked, with an audit entry. `false` when there is no such key
+    /// or it was revoked already.
+    async fn revoke_api_key(
+        &self,
+        key_id: &str,
+        at: chrono::DateTime<chrono::Utc>,
+        actor: &Actor,
+    ) -> Result<bool, StoreError>;
 
     /// Audit entries after `after_id`, oldest first.
     async fn audit_entries(

@@ -395,6 +395,49 @@ impl Store for SqliteStore {
         row.as_ref().map(api_key_from_row).transpose()
     }
 
+    async fn api_keys(&self) -> Result<Vec<StoredApiKey>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, secret_sha256_hex, role, label, created_at, revoked_at FROM api_keys ORDER BY created_at, id",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(api_key_from_row).collect()
+    }
+
+    async fn revoke_api_key(
+        &self,
+        key_id: &str,
+        at: chrono::DateTime<chrono::Utc>,
+        actor: &Actor,
+    ) -> Result<bool, StoreError> {
+        use super::writes::WriteTransaction;
+
+        let mut write = self.begin_write().await?;
+        let revoked =
+            sqlx::query("UPDATE api_keys SET revoked_at = ?1 WHERE id = ?2 AND revoked_at IS NULL")
+                .bind(at)
+                .bind(key_id)
+                .execute(&mut *write.transaction)
+                .await?
+                .rows_affected()
+                == 1;
+        if revoked {
+            write
+                .append_audit(&[NewAuditEntry {
+                    at,
+                    actor: actor.name.clone(),
+                    action: "api_key.revoke".into(),
+                    entity: "api_key".into(),
+                    entity_id: key_id.to_owned(),
+                    before: None,
+                    after: None,
+                }])
+                .await?;
+        }
+        write.commit().await?;
+        Ok(revoked)
+    }
+
     async fn audit_entries(
         &self,
         after_id: Option<i64>,

@@ -311,12 +311,145 @@ async fn no_path_climbs_out_of_the_static_or_scan_routes(store: TestStore) {
     }
 }
 
+/// The audit log and the address history refuse edits in the database itself, so not
+/// even a bug or an operator with SQL access can rewrite them quietly.
+async fn the_audit_log_and_history_are_append_only(store: TestStore) {
+    use sqlx::Connection;
+
+    let app = TestApp::start(store).await;
+    let editor = app.key(Role::Editor).await;
+    let draft =
+        serde_json::json!({"division_code": "330212001000", "road": "审计路", "road_no": "1号"});
+    let (status, _) = app
+        .call("POST", "/v1/addresses", Some(&editor), Some(draft))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let statements = [
+        "UPDATE audit_log SET actor = 'someone else'",
+        "DELETE FROM audit_log",
+        "UPDATE address_versions SET actor = 'someone else'",
+        "DELETE FROM address_versions",
+    ];
+    for statement in statements {
+        let refused = if app.store.backend == "sqlite" {
+            let path = app.store.url.trim_start_matches("sqlite://");
+            let options = sqlx::sqlite::SqliteConnectOptions::new().filename(path);
+            let mut connection = sqlx::SqliteConnection::connect_with(&options)
+                .await
+                .unwrap();
+            sqlx::query(statement)
+                .execute(&mut connection)
+                .await
+                .is_err()
+        } else {
+            let mut connection = sqlx::PgConnection::connect(&app.store.url).await.unwrap();
+            sqlx::query(statement)
+                .execute(&mut connection)
+                .await
+                .is_err()
+        };
+        assert!(refused, "{statement} must be refused");
+    }
+    let (_, audit) = app
+        .call("GET", "/v1/audit", Some(&app.key(Role::Admin).await), None)
+        .await;
+    assert!(!audit["entries"].as_array().unwrap().is_empty(), "{audit}");
+}
+
+/// A revoked key stops working on a running server once its cache entry expires; the
+/// revocation is audited and listed, and secrets never are.
+async fn a_revoked_key_is_refused(store: TestStore) {
+    use yizhitong::auth::{KeyVerifier, Principal};
+
+    let app = TestApp::start(store).await;
+    let key = app.key(Role::Editor).await;
+    let id = key.split('_').nth(1).unwrap().to_owned();
+    let verifier =
+        KeyVerifier::with_cache_lifetime(app.registry.store().clone(), std::time::Duration::ZERO);
+    assert!(matches!(
+        verifier.verify(&key).await,
+        Ok(Principal::Key { .. })
+    ));
+
+    let output = crate::cli::yizhitong(&app.store, &["keys", "revoke", &id]);
+    assert!(
+        output.status.success(),
+        "{}",
+        crate::cli::text(&output.stderr)
+    );
+    assert!(verifier.verify(&key).await.is_err(), "refused once revoked");
+    let again = crate::cli::yizhitong(&app.store, &["keys", "revoke", &id]);
+    assert!(!again.status.success(), "revoking twice is an error");
+
+    let listed = crate::cli::yizhitong(&app.store, &["keys", "list"]);
+    let listing = crate::cli::text(&listed.stdout);
+    let line: Value = listing
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .find(|line| line["id"] == id.as_str())
+        .expect("the key is listed");
+    assert!(line["revoked_at"].is_string(), "{line}");
+    assert!(
+        !listing.contains(key.rsplit('_').next().unwrap()),
+        "no secret is listed"
+    );
+    let (_, audit) = app
+        .call(
+            "GET",
+            "/v1/audit?limit=100",
+            Some(&app.key(Role::Admin).await),
+            None,
+        )
+        .await;
+    assert!(
+        audit["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|entry| entry["action"] == "api_key.revoke" && entry["entity_id"] == id.as_str()),
+        "{audit}"
+    );
+}
+
 crate::on_both_backends!(
+    a_revoked_key_is_refused,
     every_route_against_every_role,
     with_keys_required_only_public_routes_answer_without_one,
+    the_audit_log_and_history_are_append_only,
 );
 
 #[tokio::test]
 async fn paths_never_climb_out() {
     no_path_climbs_out_of_the_static_or_scan_routes(crate::common::sqlite()).await;
+}
+
+fn preflight(origin: &str) -> Request<Body> {
+    Request::builder()
+        .method("OPTIONS")
+        .uri("/v1/match?q=x")
+        .header(header::ORIGIN, origin)
+        .header(header::ACCESS_CONTROL_REQUEST_METHOD, "GET")
+        .header(header::ACCESS_CONTROL_REQUEST_HEADERS, "authorization")
+        .body(Body::empty())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn browsers_may_call_only_from_the_configured_origins() {
+    const ALLOWED: &str = "https://dm.mca.example.gov.cn";
+    let app = TestApp::start_with(crate::common::sqlite(), |config| {
+        config.cors_allowed_origins = vec![ALLOWED.to_owned()];
+    })
+    .await;
+    let (_, headers, _) = app.send_raw(preflight(ALLOWED)).await;
+    assert_eq!(headers[header::ACCESS_CONTROL_ALLOW_ORIGIN], ALLOWED);
+    let (_, headers, _) = app.send_raw(preflight("https://evil.example.com")).await;
+    assert!(!headers.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN));
+
+    let closed = TestApp::start(crate::common::sqlite()).await;
+    let (_, headers, _) = closed.send_raw(preflight(ALLOWED)).await;
+    assert!(
+        !headers.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN),
+        "no origin is allowed unless configured"
+    );
 }
