@@ -235,7 +235,7 @@ fn canonical_floor(cleaned: &str) -> String {
             let number = with_suffix(rest, &["层", "楼", "F"], "层");
             if number
                 .strip_suffix('层')
-                .is_some_and(|n| n.chars().all(|c| c.is_ascii_digit()))
+                .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
             {
                 return format!("地下{number}");
             }
@@ -374,6 +374,9 @@ mod tests {
         assert_eq!(floor("B1"), "地下1层");
         assert_eq!(floor("地下一层"), "地下1层");
         assert_eq!(floor("-2"), "地下2层");
+        // A bare B is a floor named B, not a basement without a number (found by fuzzing).
+        assert_eq!(floor("B"), "B层");
+        assert_eq!(floor(&floor("地下层")), floor("地下层"));
         assert_eq!(canonical_road_number("12-1"), "12-1号");
         assert_eq!(canonical_road_number("12号之一"), "12号之1");
         assert_eq!(canonical_road_number("附1号"), "附1号");
@@ -481,6 +484,10 @@ mod canonical_form_properties {
             " ",
             "（",
             "）",
+            "B",
+            "b",
+            "负",
+            "地下",
         ];
         prop::option::of(
             prop::collection::vec(prop::sample::select(PIECES), 0..6)
