@@ -196,6 +196,14 @@ pub fn normalize_address_text(input: &str) -> NormalizedText {
                 position = run_end;
                 continue;
             }
+            // A run that is not a number is kept whole: trying its tails instead would
+            // convert part of it, and the next pass would then read the rest differently.
+            for (index, &kept) in characters.iter().enumerate().take(run_end).skip(position) {
+                text.push(kept);
+                origins.push(origin_of(index, index + 1));
+            }
+            position = run_end;
+            continue;
         }
         text.push(character);
         origins.push(origin_of(position, position + 1));
@@ -308,6 +316,21 @@ mod tests {
 
 #[cfg(test)]
 mod idempotence_properties {
+    #[test]
+    fn a_numeral_run_too_long_for_a_number_is_kept_whole() {
+        // Found by fuzzing: the tail of a long run was converted, and the next pass
+        // then converted the head that was left.
+        for length in 1..40 {
+            for text in [
+                format!("-{}层", "七".repeat(length)),
+                format!("Y-{}7层", "七".repeat(length)),
+            ] {
+                let once = super::normalize_address_text(&text).text;
+                assert_eq!(super::normalize_address_text(&once).text, once, "{text}");
+            }
+        }
+    }
+
     use proptest::prelude::*;
 
     use super::*;

@@ -18,6 +18,7 @@ mod doorplate_browser;
 mod doorplate_scans;
 mod doorplates;
 mod evaluation;
+mod fuzz_checks;
 mod geocoding;
 mod inspect;
 mod inspection_browser;
