@@ -426,13 +426,15 @@ impl AddressIndex {
         version: i64,
     ) {
         let version = u32::try_from(version).unwrap_or(u32::MAX);
+        // A version names one content, so the version held already needs nothing: the
+        // change feed brings back this process's own writes.
         if self
             .by_code(code)
-            .is_some_and(|held| held.version > version)
+            .is_some_and(|held| held.version >= version)
         {
             return;
         }
-        self.remove(code);
+        let freed = self.remove_at(code).filter(|_| !self.points.is_deferring());
         let road = components
             .road
             .as_deref()
@@ -480,12 +482,18 @@ impl AddressIndex {
             version,
             point: point.map(|point| (point.lon, point.lat)),
         };
-        self.push_entry(entry);
+        self.file_entry(entry, freed);
     }
 
     /// Appends an entry and files it under its code, names, numbers and point.
     fn push_entry(&mut self, entry: IndexedAddress) {
-        let position = self.entries.len() as u32;
+        self.file_entry(entry, None);
+    }
+
+    /// Files an entry in the slot a previous version of it left (so that a long run
+    /// of changes does not grow the index), or at the end.
+    fn file_entry(&mut self, entry: IndexedAddress, slot: Option<u32>) {
+        let position = slot.unwrap_or(self.entries.len() as u32);
         if let (Some((lon, lat)), false) = (entry.point, entry.retired) {
             self.points.insert(position, lon, lat);
         }
@@ -505,18 +513,22 @@ impl AddressIndex {
             }
         }
         self.by_code.insert(entry.code().into(), position);
-        self.entries.push(Some(entry));
+        match self.entries.get_mut(position as usize) {
+            Some(free) => *free = Some(entry),
+            None => self.entries.push(Some(entry)),
+        }
         self.live += 1;
     }
 
-    /// Drops an address (before re-adding a new version of it).
+    /// Drops an address.
     pub fn remove(&mut self, code: &str) {
-        let Some(position) = self.by_code.remove(code) else {
-            return;
-        };
-        let Some(entry) = self.entries[position as usize].take() else {
-            return;
-        };
+        self.remove_at(code);
+    }
+
+    /// Drops an address and gives back the slot it held, empty.
+    fn remove_at(&mut self, code: &str) -> Option<u32> {
+        let position = self.by_code.remove(code)?;
+        let entry = self.entries[position as usize].take()?;
         self.live -= 1;
         if let (Some((lon, lat)), false) = (entry.point, entry.retired) {
             self.points.remove(position, lon, lat);
@@ -524,18 +536,25 @@ impl AddressIndex {
         let county = entry.county();
         for name in [entry.road, entry.place].into_iter().flatten() {
             for scope in [county, 0] {
-                if let Some(positions) = self.by_county_name.get_mut(&county_name_key(scope, name))
-                {
+                let key = county_name_key(scope, name);
+                if let Some(positions) = self.by_county_name.get_mut(&key) {
                     positions.retain(|&p| p != position);
+                    if positions.is_empty() {
+                        self.by_county_name.remove(&key);
+                    }
                 }
                 for stem in entry.first_numbers() {
                     let key = county_name_number_key(scope, name, stem);
                     if let Some(positions) = self.by_county_name_number.get_mut(&key) {
                         positions.retain(|&p| p != position);
+                        if positions.is_empty() {
+                            self.by_county_name_number.remove(&key);
+                        }
                     }
                 }
             }
         }
+        Some(position)
     }
 }
 
@@ -601,7 +620,7 @@ mod tests {
     #[test]
     fn a_replaced_address_leaves_no_stale_number_keys() {
         let mut index = AddressIndex::new();
-        let upsert = |index: &mut AddressIndex, road_no: &str| {
+        let upsert = |index: &mut AddressIndex, road_no: &str, version: i64| {
             index.upsert_parts(
                 "330212001000000010",
                 Some("R1"),
@@ -611,11 +630,11 @@ mod tests {
                 false,
                 None,
                 None,
-                1,
+                version,
             );
         };
-        upsert(&mut index, "588号");
-        upsert(&mut index, "590号");
+        upsert(&mut index, "588号", 1);
+        upsert(&mut index, "590号", 2);
         let road = index.name_id(&name_key("天童南路")).unwrap();
         let county = 330_212;
         assert!(index.with_name_and_number(county, road, "588").is_empty());
@@ -646,9 +665,42 @@ mod tests {
             (entry.version, entry.number(NumberSlot::RoadNo)),
             (2, Some("590"))
         );
-        // The same version read again is applied (it is the same content).
+        // The same version read again (the change feed brings back this process's own
+        // writes) is the same content and changes nothing.
         upsert(&mut index, "590号", 2);
         assert_eq!(index.len(), 1);
+    }
+
+    /// Found by the soak test: every change used to leave an empty slot behind and
+    /// empty lists under numbers no address had any more, so memory grew with writes.
+    #[test]
+    fn a_long_run_of_changes_reuses_the_slot_and_drops_empty_keys() {
+        let mut index = AddressIndex::new();
+        for version in 1..=1_000 {
+            index.upsert_parts(
+                "330212001000000010",
+                None,
+                "330212001000",
+                &components("天童南路", &format!("{version}号"), None),
+                "天童南路",
+                false,
+                None,
+                Some(GeoPoint {
+                    lon: 121.5,
+                    lat: 29.8,
+                }),
+                version,
+            );
+        }
+        assert_eq!(index.entries.len(), 1);
+        assert_eq!(
+            index.by_county_name_number.len(),
+            2,
+            "county and province scope"
+        );
+        let road = index.name_id(&name_key("天童南路")).unwrap();
+        assert_eq!(index.with_name_and_number(330_212, road, "1000").len(), 1);
+        assert_eq!(index.nearest(121.5, 29.8, 10.0, 5).len(), 1);
     }
 
     #[test]

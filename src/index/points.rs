@@ -77,6 +77,12 @@ impl AddressPoints {
             .reserve(expected_inserts);
     }
 
+    /// Whether changes are being collected: positions must not be reused meanwhile,
+    /// since a deferred removal names its point by position alone.
+    pub fn is_deferring(&self) -> bool {
+        self.deferred.is_some()
+    }
+
     pub fn finish_deferred_changes(&mut self) {
         let Some(DeferredChanges {
             mut inserts,
