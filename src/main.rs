@@ -291,26 +291,12 @@ async fn run(cli: Cli) -> Result<(), String> {
             rebuild,
         }) => inspect_report(config, round, output, &format, rebuild).await,
         Command::Inspect(command) => inspect(command),
-        Command::Backup { file } => {
-            let report = yizhitong::backup::backup(&config.database_url, &config.data_dir, &file)
-                .await
-                .map_err(|error| error.to_string())?;
-            println!(
-                "{}",
-                serde_json::to_string(&report).expect("report serialises")
-            );
-            Ok(())
-        }
-        Command::Restore { file } => {
-            let report = yizhitong::backup::restore(&config.database_url, &config.data_dir, &file)
-                .await
-                .map_err(|error| error.to_string())?;
-            println!(
-                "{}",
-                serde_json::to_string(&report).expect("report serialises")
-            );
-            Ok(())
-        }
+        Command::Backup { file } => print_report(
+            yizhitong::backup::backup(&config.database_url, &config.data_dir, &file).await,
+        ),
+        Command::Restore { file } => print_report(
+            yizhitong::backup::restore(&config.database_url, &config.data_dir, &file).await,
+        ),
         Command::Db(DbCommand::Migrate) => {
             let store = open_store(&config.database_url, &config.data_dir)
                 .await
@@ -614,6 +600,18 @@ async fn create_key(config: Config, role: &str, label: Option<String>) -> Result
         created.id
     );
     println!("{}", created.secret_key);
+    Ok(())
+}
+
+/// A command's report as one JSON line on standard output.
+fn print_report<T: serde::Serialize, E: std::fmt::Display>(
+    report: Result<T, E>,
+) -> Result<(), String> {
+    let report = report.map_err(|error| error.to_string())?;
+    println!(
+        "{}",
+        serde_json::to_string(&report).expect("report serialises")
+    );
     Ok(())
 }
 

@@ -7,7 +7,7 @@
 use std::process::Command;
 
 use crate::common::in_ci;
-use crate::serve::Server;
+use crate::serve::{Server, create_admin_key};
 
 /// Cases per operation: enough to reach every documented error, few enough for CI.
 const EXAMPLES_PER_OPERATION: &str = "20";
@@ -34,20 +34,7 @@ fn every_operation_answers_as_the_api_document_says() {
         return;
     };
     let data_dir = tempfile::tempdir().unwrap();
-    let created = Command::new(env!("CARGO_BIN_EXE_yizhitong"))
-        .args(["keys", "create", "--role", "admin", "--data-dir"])
-        .arg(data_dir.path())
-        .env_remove("YZT_DATABASE_URL")
-        .output()
-        .unwrap();
-    assert!(created.status.success());
-    let key = String::from_utf8(created.stdout)
-        .unwrap()
-        .lines()
-        .last()
-        .unwrap()
-        .trim()
-        .to_owned();
+    let key = create_admin_key(data_dir.path());
     // The run sends thousands of requests in seconds from one key.
     let (mut server, _) = Server::start_with(
         data_dir.path(),

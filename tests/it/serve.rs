@@ -67,6 +67,19 @@ fn http_exchange(
     ))
 }
 
+/// An admin key made with `yizhitong keys create` in `data_dir` (which it initialises).
+pub(crate) fn create_admin_key(data_dir: &std::path::Path) -> String {
+    let created = Command::new(env!("CARGO_BIN_EXE_yizhitong"))
+        .args(["keys", "create", "--role", "admin", "--data-dir"])
+        .arg(data_dir)
+        .env_remove("YZT_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(created.status.success());
+    let stdout = String::from_utf8(created.stdout).unwrap();
+    stdout.lines().last().unwrap().trim().to_owned()
+}
+
 pub(crate) struct Server {
     pub(crate) child: Child,
     pub(crate) port: u16,
@@ -269,20 +282,7 @@ fn sigterm_stops_new_work_and_finishes_the_running_batch() {
 fn no_key_or_secret_reaches_the_log() {
     const PLATE_SECRET: &str = "plate-secret-0123456789-abcdefghijklmnop";
     let data_dir = tempfile::tempdir().unwrap();
-    let created = Command::new(env!("CARGO_BIN_EXE_yizhitong"))
-        .args(["keys", "create", "--role", "admin", "--data-dir"])
-        .arg(data_dir.path())
-        .env_remove("YZT_DATABASE_URL")
-        .output()
-        .unwrap();
-    assert!(created.status.success());
-    let key = String::from_utf8(created.stdout)
-        .unwrap()
-        .lines()
-        .last()
-        .unwrap()
-        .trim()
-        .to_owned();
+    let key = create_admin_key(data_dir.path());
     let secret_part = key.rsplit('_').next().unwrap().to_owned();
     let log_path = data_dir.path().join("serve.log");
     let log = std::fs::File::create(&log_path).unwrap();
