@@ -10,29 +10,27 @@ use yizhitong::store::Role;
 
 use crate::common::{MATCHING_REGISTRY_CSV, TestApp, TestStore, fixture, test_config};
 
-pub(crate) fn yizhitong(store: &TestStore, arguments: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_yizhitong"))
+/// The binary on `store` with the test reference data, as an operator runs it.
+pub(crate) fn command(store: &TestStore, arguments: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_yizhitong"));
+    command
         .args(arguments)
         .args(["--db", &store.url, "--data-dir"])
         .arg(store.data_dir.path())
         .env("YZT_REFERENCE_DATA_DIR", fixture("reference"))
         .env("YZT_LOAD_DEMO_SEED", "false")
         .env_remove("YZT_DATABASE_URL")
-        .env_remove("YZT_DATA_DIR")
-        .output()
-        .expect("the binary runs")
+        .env_remove("YZT_DATA_DIR");
+    command
+}
+
+pub(crate) fn yizhitong(store: &TestStore, arguments: &[&str]) -> Output {
+    command(store, arguments).output().expect("the binary runs")
 }
 
 /// Runs the binary with `input` on standard input.
 fn yizhitong_with_stdin(store: &TestStore, arguments: &[&str], input: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_yizhitong"))
-        .args(arguments)
-        .args(["--db", &store.url, "--data-dir"])
-        .arg(store.data_dir.path())
-        .env("YZT_REFERENCE_DATA_DIR", fixture("reference"))
-        .env("YZT_LOAD_DEMO_SEED", "false")
-        .env_remove("YZT_DATABASE_URL")
-        .env_remove("YZT_DATA_DIR")
+    let mut child = command(store, arguments)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -4,29 +4,22 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use sqlx::Connection;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::cli::{text, yizhitong};
-use crate::common::{TestApp, TestStore, fixture, query_value};
+use crate::cli::{command, text, yizhitong};
+use crate::common::{TestApp, TestStore, query_value};
 
 const IMPORT_ROWS: usize = 100_000;
 /// Rows the import commits together (`IMPORT_BATCH_ROWS`).
 const IMPORT_BATCH: i64 = 10_000;
 
 fn spawn(store: &TestStore, arguments: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_yizhitong"))
-        .args(arguments)
-        .args(["--db", &store.url, "--data-dir"])
-        .arg(store.data_dir.path())
-        .env("YZT_REFERENCE_DATA_DIR", fixture("reference"))
-        .env("YZT_LOAD_DEMO_SEED", "false")
-        .env_remove("YZT_DATABASE_URL")
-        .env_remove("YZT_DATA_DIR")
+    command(store, arguments)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
