@@ -22,10 +22,9 @@ use yizhitong::index::divisions::DivisionDirectory;
 use yizhitong::index::points::AddressPoints;
 use yizhitong::index::polygons::DivisionPolygons;
 use yizhitong::matching::MatchEngine;
-use yizhitong::reference::{EMBEDDED_PARSER_MODEL, ReferenceSource};
+use yizhitong::reference::ReferenceSource;
 use yizhitong::text::lexicon::PlaceLexicon;
 use yizhitong::text::parse::AddressParser;
-use yizhitong::text::parse::model::TaggerModel;
 
 #[path = "support/mod.rs"]
 mod support;
@@ -48,8 +47,7 @@ fn main() {
     let started = Instant::now();
     let polygons = DivisionPolygons::build(&reference.polygons, &directory);
     let polygon_seconds = started.elapsed().as_secs_f64();
-    let model = Arc::new(TaggerModel::read_from(EMBEDDED_PARSER_MODEL).expect("parser model"));
-    let parser = AddressParser::new(model, lexicon);
+    let parser = AddressParser::with_shipped_model(lexicon).expect("parser model");
 
     let path = registry_csv(rows);
     let mut points: Vec<(f64, f64)> = Vec::with_capacity(rows);

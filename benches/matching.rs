@@ -16,10 +16,9 @@ use std::time::Instant;
 
 use yizhitong::index::divisions::DivisionDirectory;
 use yizhitong::matching::{MatchEngine, MatchOptions, link_division};
-use yizhitong::reference::{EMBEDDED_PARSER_MODEL, ReferenceSource};
+use yizhitong::reference::ReferenceSource;
 use yizhitong::text::lexicon::PlaceLexicon;
 use yizhitong::text::parse::AddressParser;
-use yizhitong::text::parse::model::TaggerModel;
 
 #[path = "support/mod.rs"]
 mod support;
@@ -67,8 +66,7 @@ fn main() {
         .expect("embedded reference data");
     let lexicon = Arc::new(PlaceLexicon::from_divisions(&reference.divisions));
     let directory = Arc::new(DivisionDirectory::build(reference.divisions));
-    let model = Arc::new(TaggerModel::read_from(EMBEDDED_PARSER_MODEL).expect("parser model"));
-    let parser = AddressParser::new(model, lexicon);
+    let parser = AddressParser::with_shipped_model(lexicon).expect("parser model");
     eprintln!(
         "reference data and parser: {:.1} s",
         started.elapsed().as_secs_f64()

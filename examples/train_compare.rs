@@ -18,10 +18,9 @@ use serde::Deserialize;
 use yizhitong::matching::compare::{
     AddressComparer, CompareModel, ConfusionMatrix, Verdict, softmax,
 };
-use yizhitong::reference::{EMBEDDED_PARSER_MODEL, ReferenceSource};
+use yizhitong::reference::ReferenceSource;
 use yizhitong::text::lexicon::PlaceLexicon;
 use yizhitong::text::parse::AddressParser;
-use yizhitong::text::parse::model::TaggerModel;
 use yizhitong::text::parse::train::fold_of;
 
 const EPOCHS: usize = 400;
@@ -121,10 +120,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let reference = ReferenceSource::Embedded.load()?;
     let lexicon = Arc::new(PlaceLexicon::from_divisions(&reference.divisions));
     drop(reference);
-    let parser = AddressParser::new(
-        Arc::new(TaggerModel::read_from(EMBEDDED_PARSER_MODEL)?),
-        lexicon.clone(),
-    );
+    let parser = AddressParser::with_shipped_model(lexicon.clone())?;
     let comparer = AddressComparer::new(lexicon, parser);
 
     let mut pairs = Vec::new();

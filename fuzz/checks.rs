@@ -9,11 +9,10 @@ use yizhitong::batch::{
 };
 use yizhitong::domain::address::AddressComponents;
 use yizhitong::doorplate::token::{MAX_PLATE_ID, PlateTokens};
-use yizhitong::reference::{EMBEDDED_PARSER_MODEL, ReferenceSource};
+use yizhitong::reference::ReferenceSource;
 use yizhitong::text::address_text::normalize_address_text;
 use yizhitong::text::lexicon::PlaceLexicon;
 use yizhitong::text::parse::AddressParser;
-use yizhitong::text::parse::model::TaggerModel;
 
 /// The normaliser and the canonicaliser: no panic, every output character maps back
 /// into the input, and a second pass changes nothing.
@@ -51,8 +50,7 @@ fn parser() -> &'static AddressParser {
             .load()
             .expect("embedded reference data");
         let lexicon = PlaceLexicon::from_divisions(&reference.divisions);
-        let model = TaggerModel::read_from(EMBEDDED_PARSER_MODEL).expect("embedded model");
-        AddressParser::new(Arc::new(model), Arc::new(lexicon))
+        AddressParser::with_shipped_model(Arc::new(lexicon)).expect("embedded model")
     })
 }
 

@@ -20,10 +20,9 @@ use yizhitong::store::Actor;
 use yizhitong::index::addresses::AddressIndex;
 use yizhitong::index::divisions::DivisionDirectory;
 use yizhitong::matching::MatchEngine;
-use yizhitong::reference::{EMBEDDED_PARSER_MODEL, ReferenceSource};
+use yizhitong::reference::ReferenceSource;
 use yizhitong::text::lexicon::PlaceLexicon;
 use yizhitong::text::parse::AddressParser;
-use yizhitong::text::parse::model::TaggerModel;
 
 use crate::common::{TestApp, sqlite};
 
@@ -36,9 +35,8 @@ fn embedded_engine() -> &'static MatchEngine {
             .load()
             .expect("embedded reference");
         let lexicon = Arc::new(PlaceLexicon::from_divisions(&reference.divisions));
-        let model = TaggerModel::read_from(EMBEDDED_PARSER_MODEL).expect("parser model");
         MatchEngine::new(
-            AddressParser::new(Arc::new(model), lexicon),
+            AddressParser::with_shipped_model(lexicon).expect("parser model"),
             Arc::new(DivisionDirectory::build(reference.divisions)),
             Arc::new(RwLock::new(AddressIndex::new())),
         )

@@ -259,9 +259,7 @@ mod tests {
     use std::sync::LazyLock;
 
     use super::*;
-    use crate::reference::EMBEDDED_PARSER_MODEL;
     use crate::text::lexicon::level_bits;
-    use crate::text::parse::model::TaggerModel;
 
     /// A small division lexicon (Zhejiang names) for the tests here and in the
     /// submodules.
@@ -289,10 +287,9 @@ mod tests {
 
     static COMPARER: LazyLock<AddressComparer> = LazyLock::new(|| {
         let lexicon = lexicon();
-        let model = TaggerModel::read_from(EMBEDDED_PARSER_MODEL).expect("parser model");
         AddressComparer::new(
             lexicon.clone(),
-            AddressParser::new(Arc::new(model), lexicon),
+            AddressParser::with_shipped_model(lexicon).expect("parser model"),
         )
     });
 

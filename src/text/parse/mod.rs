@@ -150,6 +150,12 @@ impl AddressParser {
         AddressParser { model, lexicon }
     }
 
+    /// The parser with the model built into the binary (`data/parser-model.bin.gz`).
+    pub fn with_shipped_model(lexicon: Arc<PlaceLexicon>) -> Result<Self, model::ModelError> {
+        let model = TaggerModel::read_from(crate::reference::EMBEDDED_PARSER_MODEL)?;
+        Ok(AddressParser::new(Arc::new(model), lexicon))
+    }
+
     pub fn lexicon(&self) -> &Arc<PlaceLexicon> {
         &self.lexicon
     }
