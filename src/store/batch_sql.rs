@@ -196,6 +196,20 @@ macro_rules! batched_write_transaction {
                 Ok(())
             }
 
+            async fn mark_api_key_revoked(
+                &mut self,
+                key_id: &str,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> Result<bool, $crate::store::StoreError> {
+                let mut query = sqlx::QueryBuilder::<$database>::new("UPDATE api_keys SET revoked_at = ");
+                query.push_bind(at);
+                query.push(" WHERE id = ");
+                query.push_bind(key_id.to_owned());
+                query.push(" AND revoked_at IS NULL");
+                let result = query.build().execute(&mut *self.transaction).await?;
+                Ok(result.rows_affected() == 1)
+            }
+
             async fn append_audit(
                 &mut self,
                 entries: &[$crate::store::NewAuditEntry],

@@ -410,30 +410,8 @@ impl Store for SqliteStore {
         at: chrono::DateTime<chrono::Utc>,
         actor: &Actor,
     ) -> Result<bool, StoreError> {
-        use super::writes::WriteTransaction;
-
         let mut write = self.begin_write().await?;
-        let revoked =
-            sqlx::query("UPDATE api_keys SET revoked_at = ?1 WHERE id = ?2 AND revoked_at IS NULL")
-                .bind(at)
-                .bind(key_id)
-                .execute(&mut *write.transaction)
-                .await?
-                .rows_affected()
-                == 1;
-        if revoked {
-            write
-                .append_audit(&[NewAuditEntry {
-                    at,
-                    actor: actor.name.clone(),
-                    action: "api_key.revoke".into(),
-                    entity: "api_key".into(),
-                    entity_id: key_id.to_owned(),
-                    before: None,
-                    after: None,
-                }])
-                .await?;
-        }
+        let revoked = writes::revoke_api_key(&mut write, key_id, at, actor).await?;
         write.commit().await?;
         Ok(revoked)
     }

@@ -46,6 +46,37 @@ pub(crate) trait WriteTransaction: Send {
     ) -> Result<(), StoreError>;
     async fn insert_versions(&mut self, versions: &[VersionRow<'_>]) -> Result<(), StoreError>;
     async fn append_audit(&mut self, entries: &[NewAuditEntry]) -> Result<(), StoreError>;
+    /// Sets `revoked_at` on a key not revoked yet; false when there is no such key.
+    async fn mark_api_key_revoked(
+        &mut self,
+        key_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+}
+
+/// Revokes a key and records who did it; false (and no audit entry) when the key does
+/// not exist or was revoked before.
+pub(crate) async fn revoke_api_key(
+    transaction: &mut dyn WriteTransaction,
+    key_id: &str,
+    at: DateTime<Utc>,
+    actor: &Actor,
+) -> Result<bool, StoreError> {
+    let revoked = transaction.mark_api_key_revoked(key_id, at).await?;
+    if revoked {
+        transaction
+            .append_audit(&[NewAuditEntry {
+                at,
+                actor: actor.name.clone(),
+                action: "api_key.revoke".into(),
+                entity: "api_key".into(),
+                entity_id: key_id.to_owned(),
+                before: None,
+                after: None,
+            }])
+            .await?;
+    }
+    Ok(revoked)
 }
 
 pub(crate) struct VersionRow<'a> {
