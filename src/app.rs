@@ -15,15 +15,14 @@ use crate::inspection::county_lines::CountyLines;
 use crate::inspection::service::InspectionService;
 use crate::matching::MatchEngine;
 use crate::reference::{
-    EMBEDDED_DEMO_SEED, EMBEDDED_PARSER_MODEL, ReferenceData, ReferenceError, ReferenceSource,
-    decode_division_snapshot, encode_division_snapshot,
+    EMBEDDED_DEMO_SEED, ReferenceData, ReferenceError, ReferenceSource, decode_division_snapshot,
+    encode_division_snapshot,
 };
 use crate::registry::import::{ImportError, import_address_csv};
 use crate::registry::{IndexLoad, Registry, SnapshotFile};
 use crate::store::{Actor, Store, StoreError, open_store};
 use crate::text::lexicon::PlaceLexicon;
 use crate::text::parse::AddressParser;
-use crate::text::parse::model::TaggerModel;
 
 const REFERENCE_VERSION_KEY: &str = "reference_data_version";
 const REFERENCE_ORIGIN_KEY: &str = "reference_data_origin";
@@ -63,7 +62,12 @@ pub struct Opened {
 
 pub async fn open_registry(config: &Config) -> Result<Opened, StartupError> {
     let started = Instant::now();
-    let store = open_store(&config.database_url, &config.data_dir).await?;
+    let store = open_store(
+        &config.database_url,
+        &config.data_dir,
+        &config.store_options,
+    )
+    .await?;
     store.migrate().await?;
     let source = match &config.reference_data_dir {
         Some(directory) => ReferenceSource::Directory(directory.clone()),
@@ -106,10 +110,7 @@ pub async fn open_registry(config: &Config) -> Result<Opened, StartupError> {
         tracing::warn!(%error, "address index snapshot not written; the next start reads every row");
     }
     registry.spawn_change_follower();
-    let parser = AddressParser::new(
-        Arc::new(TaggerModel::read_from(EMBEDDED_PARSER_MODEL)?),
-        Arc::new(lexicon),
-    );
+    let parser = AddressParser::with_shipped_model(Arc::new(lexicon))?;
     let matcher = Arc::new(MatchEngine::new(
         parser,
         directory,

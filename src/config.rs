@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::store::StoreOptions;
+
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATA_DIR: &str = "./var";
 /// 4 GiB: tens of millions of address rows, far more than any one registry holds.
@@ -45,6 +47,7 @@ struct FileConfig {
     doorplate_secret: Option<String>,
     scan_rate_per_minute: Option<u32>,
     trust_forwarded_for: Option<bool>,
+    sqlite_cache_mib: Option<u32>,
     limits: Option<FileLimits>,
 }
 
@@ -119,6 +122,8 @@ pub struct Config {
     pub scan_rate_per_minute: u32,
     /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
     pub trust_forwarded_for: bool,
+    /// How the store is opened (`YZT_SQLITE_CACHE_MIB`).
+    pub store_options: StoreOptions,
     pub limits: Limits,
 }
 
@@ -344,6 +349,14 @@ impl Config {
             Some(value) => parse_bool("YZT_TRUST_FORWARDED_FOR", value)?,
             None => file.trust_forwarded_for.unwrap_or(false),
         };
+        let store_options = StoreOptions {
+            sqlite_cache_mib: number(
+                environment,
+                "YZT_SQLITE_CACHE_MIB",
+                file.sqlite_cache_mib,
+                StoreOptions::default().sqlite_cache_mib,
+            )?,
+        };
         let limits = Limits::resolve(environment, file.limits.unwrap_or_default())?;
         Ok(Config {
             database_url,
@@ -359,6 +372,7 @@ impl Config {
             doorplate_secret,
             scan_rate_per_minute,
             trust_forwarded_for,
+            store_options,
             limits,
         })
     }
@@ -380,6 +394,7 @@ impl Config {
             doorplate_secret: None,
             scan_rate_per_minute: DEFAULT_SCAN_RATE_PER_MINUTE,
             trust_forwarded_for: false,
+            store_options: StoreOptions::default(),
             limits: Limits::default(),
         }
     }
@@ -531,6 +546,28 @@ mod tests {
             let error = Config::resolve(&StoreArgs::default(), None, &environment).unwrap_err();
             assert!(error.to_string().contains(name), "{error}");
         }
+    }
+
+    #[test]
+    fn the_sqlite_cache_budget_comes_from_the_environment_or_the_file() {
+        let directory = tempfile::tempdir().unwrap();
+        let file = directory.path().join("yzt.toml");
+        std::fs::write(&file, "sqlite_cache_mib = 256\n").unwrap();
+        let arguments = StoreArgs {
+            config_file: Some(file),
+            ..Default::default()
+        };
+        let from_file = Config::resolve(&arguments, None, &FakeEnvironment(HashMap::new()));
+        assert_eq!(from_file.unwrap().store_options.sqlite_cache_mib, 256);
+        let environment = FakeEnvironment(HashMap::from([("YZT_SQLITE_CACHE_MIB", "16")]));
+        let from_environment = Config::resolve(&arguments, None, &environment).unwrap();
+        assert_eq!(from_environment.store_options.sqlite_cache_mib, 16);
+        let environment = FakeEnvironment(HashMap::from([("YZT_SQLITE_CACHE_MIB", "lots")]));
+        let error = Config::resolve(&StoreArgs::default(), None, &environment).unwrap_err();
+        assert!(
+            error.to_string().contains("YZT_SQLITE_CACHE_MIB"),
+            "{error}"
+        );
     }
 
     #[test]

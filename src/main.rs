@@ -21,7 +21,7 @@ use yizhitong::geo::{Crs, UnknownCrs};
 use yizhitong::matching::batch::{DEFAULT_BATCH_LIMIT, MatchRows};
 use yizhitong::matching::{DEFAULT_MATCH_LIMIT, MatchEngine, MatchOptions};
 use yizhitong::reference::ReferenceSource;
-use yizhitong::registry::import::import_address_csv;
+use yizhitong::registry::import::{IMPORT_BATCH_ROWS, import_address_csv_in_batches};
 use yizhitong::store::{Actor, Role, open_store};
 
 #[derive(Parser)]
@@ -177,7 +177,13 @@ enum ImportCommand {
     /// Load reference divisions (divisions.tsv.gz and *.geojson[.gz] polygons) from a directory.
     Divisions { directory: PathBuf },
     /// Import standard addresses from CSV (source_id,division_code,road,road_no,place,building,unit,floor,room,lon,lat).
-    Addresses { file: PathBuf },
+    Addresses {
+        file: PathBuf,
+        /// Rows written per transaction: larger batches import faster and take more
+        /// memory; a failure keeps every batch committed before it.
+        #[arg(long, default_value_t = IMPORT_BATCH_ROWS, value_parser = parse_batch_rows)]
+        batch_rows: usize,
+    },
     /// Import division polygons from a GeoJSON FeatureCollection; a running server
     /// uses them after its next start.
     Boundaries {
@@ -222,7 +228,21 @@ enum DbCommand {
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// SQLite allocates through the C library, not through mimalloc, and glibc gives each
+/// thread that allocates its own arena: with five store connections on five threads,
+/// memory freed in one arena was never reused by another, and a server under writes
+/// grew by 7 MiB a minute. Two arenas held it flat (docs/reliability.md, "Soak").
+/// Runs before any thread starts.
+fn limit_c_allocator_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; no thread allocates yet.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
 fn main() -> ExitCode {
+    limit_c_allocator_arenas();
     let cli = Cli::parse();
     let default_level = if matches!(cli.command, Command::Serve { .. }) {
         "info"
@@ -266,7 +286,9 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Import(ImportCommand::Divisions { directory }) => {
             import_divisions(config, directory).await
         }
-        Command::Import(ImportCommand::Addresses { file }) => import_addresses(config, file).await,
+        Command::Import(ImportCommand::Addresses { file, batch_rows }) => {
+            import_addresses(config, file, batch_rows).await
+        }
         Command::Import(ImportCommand::Boundaries {
             file,
             level,
@@ -298,9 +320,13 @@ async fn run(cli: Cli) -> Result<(), String> {
             yizhitong::backup::restore(&config.database_url, &config.data_dir, &file).await,
         ),
         Command::Db(DbCommand::Migrate) => {
-            let store = open_store(&config.database_url, &config.data_dir)
-                .await
-                .map_err(|e| e.to_string())?;
+            let store = open_store(
+                &config.database_url,
+                &config.data_dir,
+                &config.store_options,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
             store.migrate().await.map_err(|error| error.to_string())?;
             println!("migrations applied");
             Ok(())
@@ -494,9 +520,13 @@ fn redact_url(url: &str) -> String {
 }
 
 async fn import_divisions(config: Config, directory: PathBuf) -> Result<(), String> {
-    let store = open_store(&config.database_url, &config.data_dir)
-        .await
-        .map_err(|error| error.to_string())?;
+    let store = open_store(
+        &config.database_url,
+        &config.data_dir,
+        &config.store_options,
+    )
+    .await
+    .map_err(|error| error.to_string())?;
     store.migrate().await.map_err(|error| error.to_string())?;
     let data = load_reference(store.as_ref(), &ReferenceSource::Directory(directory))
         .await
@@ -544,7 +574,14 @@ async fn import_boundaries(
     Ok(())
 }
 
-async fn import_addresses(config: Config, file: PathBuf) -> Result<(), String> {
+fn parse_batch_rows(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(rows) if rows > 0 => Ok(rows),
+        _ => Err(format!("{text:?} is not a positive number of rows")),
+    }
+}
+
+async fn import_addresses(config: Config, file: PathBuf, batch_rows: usize) -> Result<(), String> {
     let opened = open_registry(&config)
         .await
         .map_err(|error| error.to_string())?;
@@ -561,10 +598,11 @@ async fn import_addresses(config: Config, file: PathBuf) -> Result<(), String> {
     );
     let started = Instant::now();
     let actor = Actor::command_line("import addresses");
-    let report = import_address_csv(
+    let report = import_address_csv_in_batches(
         &opened.registry,
         std::io::BufReader::with_capacity(1 << 20, input),
         &actor,
+        batch_rows,
         |row_error| {
             progress.suspend(|| {
                 eprintln!(

@@ -26,10 +26,12 @@ pub const IMPORT_COLUMNS: [&str; 11] = [
     "lat",
 ];
 
-/// Rows per store transaction. Larger batches write each B-tree page they touch
-/// fewer times: 300k rows took 22.5 s in batches of 1,000 and 14.6 s in batches of
-/// 20,000 (docs/performance.md). 10,000 keeps a batch's memory to a few megabytes.
-pub const IMPORT_BATCH_ROWS: usize = 10_000;
+/// Rows per store transaction, unless the caller says otherwise. A batch spreads over
+/// the whole registry (rows arrive in no particular order), so each commit writes
+/// nearly every page of the code-ordered tables and indexes again: at 1M rows,
+/// batches of 100,000 took 42 s where batches of 10,000 took 64 s
+/// (docs/performance.md). A batch of 100,000 holds about 100 MB while it is written.
+pub const IMPORT_BATCH_ROWS: usize = 100_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
@@ -129,9 +131,30 @@ pub async fn import_address_csv(
     registry: &Registry,
     input: impl Read,
     actor: &Actor,
+    on_row_error: impl FnMut(&RowError),
+    on_progress: impl FnMut(u64),
+) -> Result<ImportReport, ImportError> {
+    import_address_csv_in_batches(
+        registry,
+        input,
+        actor,
+        IMPORT_BATCH_ROWS,
+        on_row_error,
+        on_progress,
+    )
+    .await
+}
+
+/// [`import_address_csv`] with `batch_rows` rows (at least one) per store transaction.
+pub async fn import_address_csv_in_batches(
+    registry: &Registry,
+    input: impl Read,
+    actor: &Actor,
+    batch_rows: usize,
     mut on_row_error: impl FnMut(&RowError),
     mut on_progress: impl FnMut(u64),
 ) -> Result<ImportReport, ImportError> {
+    let batch_rows = batch_rows.max(1);
     let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(input);
     let header = reader
         .headers()
@@ -141,7 +164,7 @@ pub async fn import_address_csv(
     // The spatial index takes the file's points in one bulk load at the end.
     let _bulk = registry.bulk_indexing();
     let mut report = ImportReport::default();
-    let mut batch: Vec<(u64, AddressDraft)> = Vec::with_capacity(IMPORT_BATCH_ROWS);
+    let mut batch: Vec<(u64, AddressDraft)> = Vec::with_capacity(batch_rows);
     let mut record = csv::StringRecord::new();
     loop {
         let line = reader.position().line() + 1;
@@ -180,7 +203,7 @@ pub async fn import_address_csv(
                 }
             }
         }
-        if batch.len() >= IMPORT_BATCH_ROWS || (!more && !batch.is_empty()) {
+        if batch.len() >= batch_rows || (!more && !batch.is_empty()) {
             write_batch(registry, &batch, actor, &mut report, &mut on_row_error).await?;
             batch.clear();
             on_progress(reader.position().byte());

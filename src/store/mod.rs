@@ -203,11 +203,32 @@ pub fn sqlite_path(url: &str, data_dir: &Path) -> Option<std::path::PathBuf> {
     })
 }
 
+/// How a store is opened, beyond its URL.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreOptions {
+    /// The embedded store's page-cache budget over all its connections, in MiB. Half
+    /// goes to the writing connection, the rest is shared by the readers. The operating
+    /// system caches the file as well, so this buys fewer copies, not fewer reads.
+    pub sqlite_cache_mib: u32,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            sqlite_cache_mib: 64,
+        }
+    }
+}
+
 /// Opens the store a URL names, like quickwit's metastore resolver: the scheme picks
 /// the backend. `sqlite://` with no path means the default file in `data_dir`.
-pub async fn open_store(url: &str, data_dir: &Path) -> Result<Arc<dyn Store>, StoreError> {
+pub async fn open_store(
+    url: &str,
+    data_dir: &Path,
+    options: &StoreOptions,
+) -> Result<Arc<dyn Store>, StoreError> {
     if let Some(path) = sqlite_path(url, data_dir) {
-        Ok(Arc::new(sqlite::SqliteStore::open(&path).await?))
+        Ok(Arc::new(sqlite::SqliteStore::open(&path, options).await?))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(Arc::new(postgres::PostgresStore::connect(url).await?))
     } else {

@@ -23,13 +23,31 @@ use super::*;
 /// Rows per multi-value statement; stays under SQLite's 32,766 bound parameters.
 const ROWS_PER_STATEMENT: usize = 500;
 
+const READER_CONNECTIONS: u32 = 4;
+
+const IMPORT_WAL_AUTOCHECKPOINT: &str = "PRAGMA wal_autocheckpoint = 65536";
+const IMPORT_CACHE: &str = "PRAGMA cache_size = -262144";
+const DEFAULT_WAL_AUTOCHECKPOINT: &str = "PRAGMA wal_autocheckpoint = 1000";
+
+/// The page cache of the writing connection and of each reading one, in KiB, from the
+/// budget over all of them: half for the writer (imports and upserts walk the indexes),
+/// the other half shared by the readers; each at least SQLite's own default of 2 MiB.
+fn cache_split_kib(budget_mib: u32) -> (u32, u32) {
+    let budget_kib = budget_mib.saturating_mul(1024);
+    let writer = (budget_kib / 2).max(2048);
+    let reader = (budget_kib / 2 / READER_CONNECTIONS).max(2048);
+    (writer, reader)
+}
+
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// Restores the writer's page cache after an import batch enlarged it.
+    writer_cache_pragma: String,
 }
 
 impl SqliteStore {
-    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+    pub async fn open(path: &Path, options: &StoreOptions) -> Result<Self, StoreError> {
         if let Some(parent) = path
             .parent()
             .filter(|parent| !parent.as_os_str().is_empty())
@@ -38,7 +56,7 @@ impl SqliteStore {
                 StoreError::Unavailable(format!("cannot create {}: {error}", parent.display()))
             })?;
         }
-        let options = SqliteConnectOptions::from_str("sqlite:")?
+        let connect_options = SqliteConnectOptions::from_str("sqlite:")?
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -49,17 +67,32 @@ impl SqliteStore {
             // Without a limit the WAL file keeps its largest size forever (174 MB after
             // a 1M-row import); checkpoints then truncate it back to this.
             .pragma("journal_size_limit", "67108864")
-            .pragma("cache_size", "-65536");
+            // Statement journals of multi-row upserts went to a temporary file: 8% of
+            // an import's time was spent writing them (docs/performance.md).
+            .pragma("temp_store", "memory");
+        let (writer_cache_kib, reader_cache_kib) = cache_split_kib(options.sqlite_cache_mib);
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(60))
-            .connect_with(options.clone())
+            .connect_with(
+                connect_options
+                    .clone()
+                    .pragma("cache_size", format!("-{writer_cache_kib}")),
+            )
             .await?;
         let reader = SqlitePoolOptions::new()
-            .max_connections(4)
+            .max_connections(READER_CONNECTIONS)
             .acquire_timeout(Duration::from_secs(30))
-            .connect_lazy_with(options.read_only(true));
-        Ok(SqliteStore { writer, reader })
+            .connect_lazy_with(
+                connect_options
+                    .read_only(true)
+                    .pragma("cache_size", format!("-{reader_cache_kib}")),
+            );
+        Ok(SqliteStore {
+            writer,
+            reader,
+            writer_cache_pragma: format!("PRAGMA cache_size = -{writer_cache_kib}"),
+        })
     }
 
     fn read_pool(&self) -> &SqlitePool {
@@ -365,8 +398,25 @@ impl Store for SqliteStore {
         actor: &Actor,
     ) -> Result<Committed<Vec<ImportOutcome>>, StoreError> {
         let mut write = self.begin_write().await?;
+        // An import batch dirties pages all over the tables; checkpointing after each
+        // batch copied the same pages into the database file again and again. While a
+        // batch commits the WAL may grow to this many pages; the next commit of any
+        // other write checkpoints at the usual threshold.
+        sqlx::query(IMPORT_WAL_AUTOCHECKPOINT)
+            .execute(&mut *write.transaction)
+            .await?;
+        sqlx::query(IMPORT_CACHE)
+            .execute(&mut *write.transaction)
+            .await?;
         let outcomes = writes::import_addresses(&mut write, rows, actor).await?;
         write.commit().await?;
+        sqlx::query(DEFAULT_WAL_AUTOCHECKPOINT)
+            .execute(&self.writer)
+            .await?;
+        // A number formatted into the pragma, which takes no bound parameters.
+        sqlx::query(sqlx::AssertSqlSafe(self.writer_cache_pragma.clone()))
+            .execute(&self.writer)
+            .await?;
         Ok(outcomes)
     }
 
@@ -444,5 +494,50 @@ impl AssertSqlSafeStatic {
         sqlx::AssertSqlSafe(format!(
             "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE id > ?1 ORDER BY id LIMIT ?2"
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn cache_size(pool: &SqlitePool) -> i64 {
+        sqlx::query_scalar("PRAGMA cache_size")
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_cache_budget_is_split_between_writer_and_readers() {
+        let directory = tempfile::tempdir().unwrap();
+        let options = StoreOptions {
+            sqlite_cache_mib: 32,
+        };
+        let store = SqliteStore::open(&directory.path().join("store.db"), &options)
+            .await
+            .unwrap();
+        // Negative sizes are KiB: 16 MiB for the writer, 16 MiB over four readers.
+        assert_eq!(cache_size(&store.writer).await, -16384);
+        assert_eq!(cache_size(&store.reader).await, -4096);
+        // A tiny budget still leaves every connection SQLite's own default.
+        assert_eq!(cache_split_kib(1), (2048, 2048));
+    }
+
+    #[tokio::test]
+    async fn an_import_batch_gives_the_writer_its_own_cache_back() {
+        let directory = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&directory.path().join("store.db"), &StoreOptions::default())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let actor = Actor::command_line("test");
+        store.import_addresses(&[], &actor).await.unwrap();
+        assert_eq!(cache_size(&store.writer).await, -32768);
+        let checkpoint_pages: i64 = sqlx::query_scalar("PRAGMA wal_autocheckpoint")
+            .fetch_one(&store.writer)
+            .await
+            .unwrap();
+        assert_eq!(checkpoint_pages, 1000);
     }
 }

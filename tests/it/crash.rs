@@ -15,7 +15,8 @@ use crate::cli::{command, text, yizhitong};
 use crate::common::{TestApp, TestStore, query_value};
 
 const IMPORT_ROWS: usize = 100_000;
-/// Rows the import commits together (`IMPORT_BATCH_ROWS`).
+/// Rows the import commits together (`--batch-rows`), smaller than the default so the
+/// kill lands between batches of a short file.
 const IMPORT_BATCH: i64 = 10_000;
 
 fn spawn(store: &TestStore, arguments: &[&str]) -> Child {
@@ -140,7 +141,17 @@ fn write_import_file(store: &TestStore) -> std::path::PathBuf {
 async fn killed_in_the_middle_of_an_import(store: TestStore) {
     let file = write_import_file(&store);
     let file_argument = file.to_str().unwrap();
-    let mut import = spawn(&store, &["import", "addresses", file_argument]);
+    let batch_rows = IMPORT_BATCH.to_string();
+    let mut import = spawn(
+        &store,
+        &[
+            "import",
+            "addresses",
+            "--batch-rows",
+            &batch_rows,
+            file_argument,
+        ],
+    );
     let mut inspector = None;
     let deadline = Instant::now() + Duration::from_secs(120);
     let committed_before_kill = loop {
