@@ -95,6 +95,18 @@ impl SqliteStore {
         })
     }
 
+    /// Undoes what an import batch set on the writing connection.
+    async fn restore_writer_settings(&self) -> Result<(), StoreError> {
+        sqlx::query(DEFAULT_WAL_AUTOCHECKPOINT)
+            .execute(&self.writer)
+            .await?;
+        // A number formatted into the pragma, which takes no bound parameters.
+        sqlx::query(sqlx::AssertSqlSafe(self.writer_cache_pragma.clone()))
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
     fn read_pool(&self) -> &SqlitePool {
         &self.reader
     }
@@ -399,25 +411,25 @@ impl Store for SqliteStore {
     ) -> Result<Committed<Vec<ImportOutcome>>, StoreError> {
         let mut write = self.begin_write().await?;
         // An import batch dirties pages all over the tables; checkpointing after each
-        // batch copied the same pages into the database file again and again. While a
-        // batch commits the WAL may grow to this many pages; the next commit of any
-        // other write checkpoints at the usual threshold.
-        sqlx::query(IMPORT_WAL_AUTOCHECKPOINT)
-            .execute(&mut *write.transaction)
-            .await?;
-        sqlx::query(IMPORT_CACHE)
-            .execute(&mut *write.transaction)
-            .await?;
-        let outcomes = writes::import_addresses(&mut write, rows, actor).await?;
-        write.commit().await?;
-        sqlx::query(DEFAULT_WAL_AUTOCHECKPOINT)
-            .execute(&self.writer)
-            .await?;
-        // A number formatted into the pragma, which takes no bound parameters.
-        sqlx::query(sqlx::AssertSqlSafe(self.writer_cache_pragma.clone()))
-            .execute(&self.writer)
-            .await?;
-        Ok(outcomes)
+        // batch copied the same pages into the database file again and again, and a
+        // cache smaller than the batch's dirty pages spilled them early. The pragmas
+        // are not part of the transaction, so they are put back however it ends.
+        let written = async move {
+            sqlx::query(IMPORT_WAL_AUTOCHECKPOINT)
+                .execute(&mut *write.transaction)
+                .await?;
+            sqlx::query(IMPORT_CACHE)
+                .execute(&mut *write.transaction)
+                .await?;
+            let outcomes = writes::import_addresses(&mut write, rows, actor).await?;
+            write.commit().await?;
+            Ok(outcomes)
+        }
+        .await;
+        if let Err(error) = self.restore_writer_settings().await {
+            tracing::warn!(%error, "the writer's cache and checkpoint settings were not restored");
+        }
+        written
     }
 
     async fn create_api_key(&self, key: &StoredApiKey) -> Result<(), StoreError> {
