@@ -22,7 +22,7 @@ use yizhitong::matching::batch::{DEFAULT_BATCH_LIMIT, MatchRows};
 use yizhitong::matching::{DEFAULT_MATCH_LIMIT, MatchEngine, MatchOptions};
 use yizhitong::reference::ReferenceSource;
 use yizhitong::registry::import::{IMPORT_BATCH_ROWS, import_address_csv_in_batches};
-use yizhitong::store::{Actor, Role, open_store};
+use yizhitong::store::{Actor, Role, Store, open_store};
 
 #[derive(Parser)]
 #[command(
@@ -320,14 +320,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             yizhitong::backup::restore(&config.database_url, &config.data_dir, &file).await,
         ),
         Command::Db(DbCommand::Migrate) => {
-            let store = open_store(
-                &config.database_url,
-                &config.data_dir,
-                &config.store_options,
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-            store.migrate().await.map_err(|error| error.to_string())?;
+            open_migrated_store(&config).await?;
             println!("migrations applied");
             Ok(())
         }
@@ -519,7 +512,8 @@ fn redact_url(url: &str) -> String {
     }
 }
 
-async fn import_divisions(config: Config, directory: PathBuf) -> Result<(), String> {
+/// The configured store, migrated to this build's schema.
+async fn open_migrated_store(config: &Config) -> Result<Arc<dyn Store>, String> {
     let store = open_store(
         &config.database_url,
         &config.data_dir,
@@ -528,6 +522,11 @@ async fn import_divisions(config: Config, directory: PathBuf) -> Result<(), Stri
     .await
     .map_err(|error| error.to_string())?;
     store.migrate().await.map_err(|error| error.to_string())?;
+    Ok(store)
+}
+
+async fn import_divisions(config: Config, directory: PathBuf) -> Result<(), String> {
+    let store = open_migrated_store(&config).await?;
     let data = load_reference(store.as_ref(), &ReferenceSource::Directory(directory))
         .await
         .map_err(|error| error.to_string())?;
