@@ -12,8 +12,8 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, Postgres, QueryBuilder, Transaction};
 
 use super::rows::{
-    ADDRESS_COLUMNS, AUDIT_COLUMNS, DIVISION_COLUMNS, address_from_row, api_key_from_row,
-    audit_from_row, division_from_row, prefix_upper_bound, version_from_row,
+    ADDRESS_COLUMNS, AUDIT_COLUMNS, DIVISION_COLUMNS, SELECT_ALL_API_KEYS, address_from_row,
+    api_key_from_row, audit_from_row, division_from_row, prefix_upper_bound, version_from_row,
 };
 use super::writes;
 use super::*;
@@ -383,11 +383,9 @@ impl Store for PostgresStore {
     }
 
     async fn api_keys(&self) -> Result<Vec<StoredApiKey>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, secret_sha256_hex, role, label, created_at, revoked_at FROM api_keys ORDER BY created_at, id",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query(SELECT_ALL_API_KEYS)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(api_key_from_row).collect()
     }
 

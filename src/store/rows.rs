@@ -18,6 +18,9 @@ pub(crate) const DIVISION_COLUMNS: &str =
     "code, name, short_name, level, parent_code, aliases, valid_from, valid_to, successor_code";
 
 pub(crate) const AUDIT_COLUMNS: &str = "id, at, actor, action, entity, entity_id, before, after";
+/// Every key, oldest first; the same in both dialects (no placeholders).
+pub(crate) const SELECT_ALL_API_KEYS: &str = "SELECT id, secret_sha256_hex, role, label, created_at, revoked_at \
+    FROM api_keys ORDER BY created_at, id";
 
 fn get<'r, R, T>(row: &'r R, column: &'static str) -> Result<T, StoreError>
 where
