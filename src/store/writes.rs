@@ -338,11 +338,17 @@ pub(crate) async fn import_addresses(
     rows: &[AddressContent],
     actor: &Actor,
 ) -> Result<Committed<Vec<ImportOutcome>>, StoreError> {
-    let source_ids: Vec<String> = rows
+    // The lookups and writes below go in key order, not file order: a batch then walks
+    // each index from one end to the other instead of seeking all over it, and every
+    // address index but source_id leads with the code or its division.
+    let mut source_ids: Vec<String> = rows
         .iter()
         .filter_map(|row| row.source_id.clone())
         .collect();
+    source_ids.sort_unstable();
     let identity_keys: Vec<String> = rows.iter().map(AddressContent::identity_key).collect();
+    let mut sorted_identity_keys = identity_keys.clone();
+    sorted_identity_keys.sort_unstable();
     let mut existing_by_source: HashMap<String, StandardAddress> = transaction
         .addresses_by_source_ids(&source_ids)
         .await?
@@ -351,10 +357,11 @@ pub(crate) async fn import_addresses(
         .collect();
     // Who holds each identity, updated as the batch claims and releases identities.
     let mut identity_holder: HashMap<String, String> = transaction
-        .active_codes_by_identity(&identity_keys)
+        .active_codes_by_identity(&sorted_identity_keys)
         .await?
         .into_iter()
         .collect();
+    drop(sorted_identity_keys);
     let mut source_ids_seen: HashMap<&str, usize> = HashMap::new();
 
     let mut plans = Vec::with_capacity(rows.len());
@@ -449,7 +456,8 @@ pub(crate) async fn import_addresses(
             generation: None,
         });
     }
-    let records: Vec<&StandardAddress> = written.iter().map(|(_, after)| after).collect();
+    let mut records: Vec<&StandardAddress> = written.iter().map(|(_, after)| after).collect();
+    records.sort_unstable_by(|left, right| left.code.cmp(&right.code));
     let generation = transaction.next_generation().await?;
     transaction
         .upsert_address_rows(&records, generation)
