@@ -133,6 +133,8 @@ macro_rules! batched_write_transaction {
                 &mut self,
                 rows: &[&$crate::domain::address::StandardAddress],
                 generation: i64,
+                change: $crate::store::ChangeKind,
+                actor: &str,
             ) -> Result<(), $crate::store::StoreError> {
                 use sqlx::types::Json;
                 for chunk in rows.chunks(ROWS_PER_STATEMENT) {
@@ -165,6 +167,8 @@ macro_rules! batched_write_transaction {
                             .push_bind(record.version)
                             .push_bind(record.updated_at)
                             .push_bind(components.identity_key(&record.division_code))
+                            .push_bind(change.as_str())
+                            .push_bind(actor.to_owned())
                             .push_bind(generation);
                     });
                     query.push($crate::store::batch_sql::UPSERT_ADDRESS_TAIL);
@@ -173,24 +177,24 @@ macro_rules! batched_write_transaction {
                 Ok(())
             }
 
-            async fn insert_versions(
+            async fn archive_current_versions(
                 &mut self,
-                versions: &[$crate::store::writes::VersionRow<'_>],
+                current: &[&$crate::domain::address::StandardAddress],
             ) -> Result<(), $crate::store::StoreError> {
                 use sqlx::types::Json;
-                for chunk in versions.chunks(ROWS_PER_STATEMENT) {
+                for chunk in current.chunks(ROWS_PER_STATEMENT) {
+                    // The record comes from here, serialised as the API shows it; who
+                    // made the version and when comes from the row it is leaving.
                     let mut query = sqlx::QueryBuilder::<$database>::new(
-                        "INSERT INTO address_versions (code, version, change, actor, recorded_at, record) ",
+                        "INSERT INTO address_versions (code, version, change, actor, recorded_at, record) \
+                         SELECT a.code, a.version, a.change_kind, a.changed_by, a.updated_at, v.column2 FROM (",
                     );
-                    query.push_values(chunk, |mut values, version| {
+                    query.push_values(chunk, |mut values, record| {
                         values
-                            .push_bind(version.record.code.clone())
-                            .push_bind(version.record.version)
-                            .push_bind(version.change.as_str())
-                            .push_bind(version.actor.to_owned())
-                            .push_bind(version.recorded_at)
-                            .push_bind(Json(version.record_json.clone()));
+                            .push_bind(record.code.clone())
+                            .push_bind(Json(*record));
                     });
+                    query.push(") AS v JOIN addresses a ON a.code = v.column1 WHERE a.change_kind IS NOT NULL");
                     query.build().execute(&mut *self.transaction).await?;
                 }
                 Ok(())
@@ -251,6 +255,7 @@ pub(crate) const UPSERT_ADDRESS_TAIL: &str = " ON CONFLICT (code) DO UPDATE SET 
     valid_to = excluded.valid_to, successor_code = excluded.successor_code, \
     retire_reason = excluded.retire_reason, source_id = excluded.source_id, version = excluded.version, \
     updated_at = excluded.updated_at, identity_key = excluded.identity_key, \
+    change_kind = excluded.change_kind, changed_by = excluded.changed_by, \
     generation = excluded.generation";
 
 pub(crate) const UPSERT_DIVISION_TAIL: &str = " ON CONFLICT (code) DO UPDATE SET name = excluded.name, \

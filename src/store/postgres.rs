@@ -13,7 +13,8 @@ use sqlx::{PgPool, Postgres, QueryBuilder, Transaction};
 
 use super::rows::{
     ADDRESS_COLUMNS, AUDIT_COLUMNS, DIVISION_COLUMNS, SELECT_ALL_API_KEYS, address_from_row,
-    api_key_from_row, audit_from_row, division_from_row, prefix_upper_bound, version_from_row,
+    api_key_from_row, audit_from_row, current_version_from_row, division_from_row,
+    history_with_current, prefix_upper_bound, version_from_row,
 };
 use super::writes;
 use super::*;
@@ -219,13 +220,25 @@ impl Store for PostgresStore {
     }
 
     async fn address_history(&self, code: &str) -> Result<Vec<AddressVersion>, StoreError> {
+        let current_row = select_addresses_where("code", &[code.to_owned()])
+            .build()
+            .fetch_optional(&self.pool)
+            .await?;
+        let current = match &current_row {
+            Some(row) => current_version_from_row(row)?,
+            None => None,
+        };
         let rows = sqlx::query(
-            "SELECT version, change, actor, recorded_at, record FROM address_versions WHERE code = $1 ORDER BY version",
+            "SELECT version, change, actor, recorded_at, record FROM address_versions WHERE code = $1",
         )
         .bind(code)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(version_from_row).collect()
+        let archived = rows
+            .iter()
+            .map(version_from_row)
+            .collect::<Result<_, _>>()?;
+        Ok(history_with_current(archived, current))
     }
 
     async fn list_addresses(

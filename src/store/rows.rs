@@ -12,7 +12,7 @@ use crate::domain::division::{Division, DivisionLevel};
 
 pub(crate) const ADDRESS_COLUMNS: &str = "code, division_code, road, road_no, place, building, unit, floor, room, \
      standard_text, aliases, lon, lat, status, valid_from, valid_to, successor_code, retire_reason, \
-     source_id, version, updated_at, identity_key";
+     source_id, version, updated_at, identity_key, change_kind, changed_by";
 
 pub(crate) const DIVISION_COLUMNS: &str =
     "code, name, short_name, level, parent_code, aliases, valid_from, valid_to, successor_code";
@@ -115,6 +115,56 @@ where
         recorded_at: get(row, "recorded_at")?,
         record: get::<R, Json<StandardAddress>>(row, "record")?.0,
     })
+}
+
+/// The current version of an address as its history shows it, read from its row in
+/// `addresses`; `None` when the row was last written before migration 0005, whose
+/// current version is in `address_versions` already.
+pub(crate) fn current_version_from_row<'r, R>(
+    row: &'r R,
+) -> Result<Option<AddressVersion>, StoreError>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+    Option<String>: Decode<'r, R::Database> + Type<R::Database>,
+    Option<f64>: Decode<'r, R::Database> + Type<R::Database>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+    DateTime<Utc>: Decode<'r, R::Database> + Type<R::Database>,
+    Option<DateTime<Utc>>: Decode<'r, R::Database> + Type<R::Database>,
+    Json<Vec<String>>: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let change: Option<String> = get(row, "change_kind")?;
+    let actor: Option<String> = get(row, "changed_by")?;
+    let (Some(change), Some(actor)) = (change, actor) else {
+        return Ok(None);
+    };
+    let record = address_from_row(row)?;
+    Ok(Some(AddressVersion {
+        version: record.version,
+        change: ChangeKind::parse(&change).ok_or_else(|| corrupt("change", &change))?,
+        actor,
+        recorded_at: record.updated_at,
+        record,
+    }))
+}
+
+/// An address's whole history: the archived versions and the current one. The
+/// current row is read first, so an update committed between the two reads can only
+/// add archived versions; each version appears once.
+pub(crate) fn history_with_current(
+    mut archived: Vec<AddressVersion>,
+    current: Option<AddressVersion>,
+) -> Vec<AddressVersion> {
+    if let Some(current) = current
+        && !archived
+            .iter()
+            .any(|version| version.version == current.version)
+    {
+        archived.push(current);
+    }
+    archived.sort_by_key(|version| version.version);
+    archived
 }
 
 pub(crate) fn audit_from_row<'r, R>(row: &'r R) -> Result<AuditEntry, StoreError>

@@ -38,13 +38,23 @@ pub(crate) trait WriteTransaction: Send {
     /// Takes the next registry generation (see migration 0004); the transaction holds it
     /// until it ends.
     async fn next_generation(&mut self) -> Result<i64, StoreError>;
-    /// Inserts new rows and overwrites existing ones (by code), stamped with `generation`.
+    /// Inserts new rows and overwrites existing ones (by code), stamped with `generation`
+    /// and with the change and actor that made this version (migration 0005).
     async fn upsert_address_rows(
         &mut self,
         rows: &[&StandardAddress],
         generation: i64,
+        change: ChangeKind,
+        actor: &str,
     ) -> Result<(), StoreError>;
-    async fn insert_versions(&mut self, versions: &[VersionRow<'_>]) -> Result<(), StoreError>;
+    /// Copies the current versions of these addresses, which are about to be
+    /// overwritten, into the version history, with the change and actor their rows
+    /// hold. A row last written before migration 0005 has its version there already and
+    /// is skipped. `current` must be the rows as they stand in this transaction.
+    async fn archive_current_versions(
+        &mut self,
+        current: &[&StandardAddress],
+    ) -> Result<(), StoreError>;
     async fn append_audit(&mut self, entries: &[NewAuditEntry]) -> Result<(), StoreError>;
     /// Sets `revoked_at` on a key not revoked yet; false when there is no such key.
     async fn mark_api_key_revoked(
@@ -77,15 +87,6 @@ pub(crate) async fn revoke_api_key(
             .await?;
     }
     Ok(revoked)
-}
-
-pub(crate) struct VersionRow<'a> {
-    pub record: &'a StandardAddress,
-    /// `record` as JSON, serialised once and shared with the audit entry.
-    pub record_json: Box<serde_json::value::RawValue>,
-    pub change: ChangeKind,
-    pub actor: &'a str,
-    pub recorded_at: DateTime<Utc>,
 }
 
 /// The time of a write, at the microsecond precision both backends store, so that
@@ -227,18 +228,13 @@ async fn write_change(
     actor: &Actor,
 ) -> Result<i64, StoreError> {
     let generation = transaction.next_generation().await?;
+    if let Some(before) = before {
+        transaction.archive_current_versions(&[before]).await?;
+    }
     transaction
-        .upsert_address_rows(&[after], generation)
+        .upsert_address_rows(&[after], generation, change, &actor.name)
         .await?;
     let after_json = raw_json(after);
-    let version = VersionRow {
-        record: after,
-        record_json: after_json.clone(),
-        change,
-        actor: &actor.name,
-        recorded_at: after.updated_at,
-    };
-    transaction.insert_versions(&[version]).await?;
     let action = format!("address.{}", change.as_str());
     transaction
         .append_audit(&[audit_entry(actor, &action, before, after, after_json)])
@@ -458,21 +454,16 @@ pub(crate) async fn import_addresses(
     }
     let mut records: Vec<&StandardAddress> = written.iter().map(|(_, after)| after).collect();
     records.sort_unstable_by(|left, right| left.code.cmp(&right.code));
-    let generation = transaction.next_generation().await?;
-    transaction
-        .upsert_address_rows(&records, generation)
-        .await?;
-    let versions: Vec<VersionRow> = records
+    let mut superseded: Vec<&StandardAddress> = written
         .iter()
-        .map(|record| VersionRow {
-            record,
-            record_json: raw_json(record),
-            change: ChangeKind::Imported,
-            actor: &actor.name,
-            recorded_at: now,
-        })
+        .filter_map(|(before, _)| before.as_ref())
         .collect();
-    transaction.insert_versions(&versions).await?;
+    superseded.sort_unstable_by(|left, right| left.code.cmp(&right.code));
+    let generation = transaction.next_generation().await?;
+    transaction.archive_current_versions(&superseded).await?;
+    transaction
+        .upsert_address_rows(&records, generation, ChangeKind::Imported, &actor.name)
+        .await?;
     let audit = [import_audit_entry(actor, now, generation, &written)];
     transaction.append_audit(&audit).await?;
     Ok(Committed {
@@ -482,8 +473,9 @@ pub(crate) async fn import_addresses(
 }
 
 /// One audit entry per import batch: who imported which codes, and when. Each row's
-/// content is in its version history (change `imported`, with the same actor and
-/// time), so the entry lists codes instead of repeating every record: at a million
+/// content is its current version (change `imported`, with the same actor and time,
+/// and in its version history once superseded), so the entry lists codes instead of
+/// repeating every record: at a million
 /// rows that repetition was a sixth of the import's time (docs/performance.md).
 /// The entity id is the batch's registry generation, which its rows also carry.
 fn import_audit_entry(

@@ -320,10 +320,21 @@ async fn the_audit_log_and_history_are_append_only(store: TestStore) {
     let editor = app.key(Role::Editor).await;
     let draft =
         serde_json::json!({"division_code": "330212001000", "road": "审计路", "road_no": "1号"});
-    let (status, _) = app
+    let (status, created) = app
         .call("POST", "/v1/addresses", Some(&editor), Some(draft))
         .await;
     assert_eq!(status, StatusCode::CREATED);
+    // The change archives version 1, so the history has a row to protect.
+    let path = format!("/v1/addresses/{}", created["code"].as_str().unwrap());
+    let (status, _) = app
+        .call(
+            "PATCH",
+            &path,
+            Some(&editor),
+            Some(serde_json::json!({"road_no": "2号"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
     let statements = [
         "UPDATE audit_log SET actor = 'someone else'",
         "DELETE FROM audit_log",

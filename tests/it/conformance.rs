@@ -1,11 +1,12 @@
 //! The store conformance suite: every storage behaviour, asserted identically on
 //! SQLite and PostGIS.
 
+use sqlx::Connection;
 use yizhitong::app::open_registry;
 use yizhitong::domain::address::{AddressComponents, AddressStatus};
 use yizhitong::domain::code::validate_address_code;
 use yizhitong::registry::{AddressDraft, AddressPatch, Registry};
-use yizhitong::store::{Actor, AddressFilter, ImportOutcome, Role, StoreError};
+use yizhitong::store::{Actor, AddressFilter, ChangeKind, ImportOutcome, Role, StoreError};
 
 use crate::common::{TestStore, test_config};
 
@@ -227,6 +228,84 @@ async fn updates_are_versioned_and_guarded(store: TestStore) {
         Some("20号")
     );
     assert_eq!(history[2].record, cleared);
+    // Superseded versions keep who made them and how, as the current one does.
+    assert_eq!(
+        history
+            .iter()
+            .map(|version| (version.change, version.actor.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            (ChangeKind::Created, "cli:test"),
+            (ChangeKind::Updated, "cli:test"),
+            (ChangeKind::Updated, "cli:test"),
+        ]
+    );
+    assert_eq!(history[1].recorded_at, updated.updated_at);
+}
+
+/// Before migration 0005 every version, the current one too, went into
+/// address_versions. Such a row's history shows its current version once, and an
+/// update after the migration does not archive it a second time.
+async fn history_written_before_migration_0005_stays_whole(store: TestStore) {
+    let registry = open(&store).await;
+    let actor = Actor::command_line("test");
+    let record = registry
+        .create(&doorplate("330212001", "中山路", 40, None), &actor)
+        .await
+        .unwrap();
+    let before = registry.history(&record.code).await.unwrap();
+    assert_eq!(before.len(), 1);
+    let record_json = serde_json::to_string(&before[0].record).unwrap();
+    let archive = "INSERT INTO address_versions (code, version, change, actor, recorded_at, record) \
+                   SELECT code, version, change_kind, changed_by, updated_at, ";
+    let forget = "UPDATE addresses SET change_kind = NULL, changed_by = NULL WHERE code = ";
+    if store.backend == "sqlite" {
+        let path = store.url.trim_start_matches("sqlite://");
+        let options = sqlx::sqlite::SqliteConnectOptions::new().filename(path);
+        let mut connection = sqlx::SqliteConnection::connect_with(&options)
+            .await
+            .unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{archive}?1 FROM addresses WHERE code = ?2"
+        )))
+        .bind(&record_json)
+        .bind(&record.code)
+        .execute(&mut connection)
+        .await
+        .unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("{forget}?1")))
+            .bind(&record.code)
+            .execute(&mut connection)
+            .await
+            .unwrap();
+    } else {
+        let mut connection = sqlx::PgConnection::connect(&store.url).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{archive}$1::jsonb FROM addresses WHERE code = $2"
+        )))
+        .bind(&record_json)
+        .bind(&record.code)
+        .execute(&mut connection)
+        .await
+        .unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("{forget}$1")))
+            .bind(&record.code)
+            .execute(&mut connection)
+            .await
+            .unwrap();
+    }
+    assert_eq!(registry.history(&record.code).await.unwrap(), before);
+
+    let patch = AddressPatch {
+        road_no: Some(Some("41".into())),
+        ..Default::default()
+    };
+    let updated = registry.patch(&record.code, &patch, &actor).await.unwrap();
+    let after = registry.history(&record.code).await.unwrap();
+    assert_eq!(after.len(), 2);
+    assert_eq!(after[0], before[0]);
+    assert_eq!(after[1].record, updated);
+    assert_eq!(after[1].change, ChangeKind::Updated);
 }
 
 async fn import_creates_updates_and_reports_each_row(store: TestStore) {
@@ -281,7 +360,7 @@ async fn import_creates_updates_and_reports_each_row(store: TestStore) {
     assert_eq!(updated.version, 2);
     assert_eq!(registry.store().count_addresses().await.unwrap(), 2);
     // One audit entry per batch names the codes it created and updated; each row's
-    // content is in its version history.
+    // content is in its version history, the superseded version archived.
     let audit = registry.store().audit_entries(None, 100).await.unwrap();
     let created: Vec<String> = [&outcomes_first[0], &outcomes_first[2]]
         .iter()
@@ -317,6 +396,12 @@ async fn import_creates_updates_and_reports_each_row(store: TestStore) {
     );
     let history = registry.history(code).await.unwrap();
     assert_eq!(history.len(), 2);
+    assert!(
+        history
+            .iter()
+            .all(|version| version.change == ChangeKind::Imported && version.actor == "cli:import")
+    );
+    assert_eq!(history[0].record.components.road_no.as_deref(), Some("3号"));
     assert_eq!(
         history[1].record.components.road_no.as_deref(),
         Some("33号")
@@ -484,6 +569,7 @@ crate::on_both_backends!(
     codes_are_sequential_per_division_and_valid,
     duplicates_are_refused_with_the_existing_code,
     updates_are_versioned_and_guarded,
+    history_written_before_migration_0005_stays_whole,
     import_creates_updates_and_reports_each_row,
     import_lets_a_row_take_the_identity_an_earlier_row_gave_up,
     listing_filters_by_division_and_status,

@@ -94,11 +94,21 @@ impl Inspector {
         }
         let without_history = self
             .number(
-                "SELECT count(*) FROM addresses a WHERE NOT EXISTS \
+                "SELECT count(*) FROM addresses a WHERE a.change_kind IS NULL AND NOT EXISTS \
                  (SELECT 1 FROM address_versions v WHERE v.code = a.code AND v.version = a.version)",
             )
             .await;
-        assert_eq!(without_history, 0, "every address has its current version");
+        assert_eq!(
+            without_history, 0,
+            "every address has its current version, in its row or archived"
+        );
+        let missing_archive = self
+            .number(
+                "SELECT count(*) FROM addresses a WHERE a.version > 1 AND NOT EXISTS \
+                 (SELECT 1 FROM address_versions v WHERE v.code = a.code AND v.version = a.version - 1)",
+            )
+            .await;
+        assert_eq!(missing_archive, 0, "every superseded version is archived");
         let orphaned = self
             .number(
                 "SELECT count(*) FROM address_versions v WHERE NOT EXISTS \
