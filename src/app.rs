@@ -261,7 +261,7 @@ async fn stored_divisions(store: &dyn Store) -> Result<Vec<Division>, StartupErr
 
 /// The demo registry goes only into a store that has never held addresses, so a
 /// real register is never mixed with demo data.
-async fn load_demo_seed_if_empty(registry: &Registry) -> Result<u64, StartupError> {
+async fn load_demo_seed_if_empty(registry: &Arc<Registry>) -> Result<u64, StartupError> {
     let store = registry.store();
     if store.meta(DEMO_SEED_KEY).await?.is_some() || store.count_addresses().await? > 0 {
         return Ok(0);

@@ -5,6 +5,7 @@
 //! is; every rejected row is reported with its line number and the rest are kept.
 
 use std::io::Read;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -128,7 +129,7 @@ impl ColumnMap {
 /// Imports a CSV. `on_row_error` sees each rejected row as it happens and
 /// `on_progress` the bytes consumed so far, after each batch.
 pub async fn import_address_csv(
-    registry: &Registry,
+    registry: &Arc<Registry>,
     input: impl Read,
     actor: &Actor,
     on_row_error: impl FnMut(&RowError),
@@ -146,8 +147,13 @@ pub async fn import_address_csv(
 }
 
 /// [`import_address_csv`] with `batch_rows` rows (at least one) per store transaction.
+///
+/// While the store writes one batch (on a task of its own), this reads and prepares
+/// the next, so the two halves of the work share the cores: on a 1M-row file the
+/// store's thread and the reading thread were each busy about half the time and
+/// never at once.
 pub async fn import_address_csv_in_batches(
-    registry: &Registry,
+    registry: &Arc<Registry>,
     input: impl Read,
     actor: &Actor,
     batch_rows: usize,
@@ -165,12 +171,19 @@ pub async fn import_address_csv_in_batches(
     let _bulk = registry.bulk_indexing();
     let mut report = ImportReport::default();
     let mut batch: Vec<(u64, AddressDraft)> = Vec::with_capacity(batch_rows);
+    let mut writing: Option<BatchInFlight> = None;
     let mut record = csv::StringRecord::new();
     loop {
         let line = reader.position().line() + 1;
         let more = match reader.read_record(&mut record) {
             Ok(more) => more,
             Err(error) if error.is_io_error() => {
+                // The batch already in the store still commits and is counted.
+                if let Some(previous) = writing.take() {
+                    previous
+                        .finish(&mut report, &mut on_row_error, &mut on_progress)
+                        .await?;
+                }
                 return Err(ImportError::Unreadable(error.to_string()));
             }
             Err(error) => {
@@ -204,43 +217,79 @@ pub async fn import_address_csv_in_batches(
             }
         }
         if batch.len() >= batch_rows || (!more && !batch.is_empty()) {
-            write_batch(registry, &batch, actor, &mut report, &mut on_row_error).await?;
-            batch.clear();
-            on_progress(reader.position().byte());
+            let prepared = registry.prepare_import(batch.iter().map(|(_, draft)| draft));
+            // One batch in the store at a time: each commits before the next begins.
+            if let Some(previous) = writing.take() {
+                previous
+                    .finish(&mut report, &mut on_row_error, &mut on_progress)
+                    .await?;
+            }
+            let registry = Arc::clone(registry);
+            let actor = actor.clone();
+            writing = Some(BatchInFlight {
+                rows: std::mem::replace(&mut batch, Vec::with_capacity(batch_rows)),
+                bytes_read: reader.position().byte(),
+                write: tokio::spawn(
+                    async move { registry.import_prepared(prepared, &actor).await },
+                ),
+            });
         }
         if !more {
+            if let Some(last) = writing.take() {
+                last.finish(&mut report, &mut on_row_error, &mut on_progress)
+                    .await?;
+            }
             return Ok(report);
         }
     }
 }
 
-async fn write_batch(
-    registry: &Registry,
-    batch: &[(u64, AddressDraft)],
-    actor: &Actor,
-    report: &mut ImportReport,
-    on_row_error: &mut impl FnMut(&RowError),
-) -> Result<(), ImportError> {
-    let drafts: Vec<AddressDraft> = batch.iter().map(|(_, draft)| draft.clone()).collect();
-    let outcomes = registry.import_batch(&drafts, actor).await?;
-    for ((line, draft), outcome) in batch.iter().zip(outcomes) {
-        match outcome {
-            ImportOutcome::Created { .. } => report.created += 1,
-            ImportOutcome::Updated { .. } => report.updated += 1,
-            ImportOutcome::Unchanged { .. } => report.unchanged += 1,
-            ImportOutcome::Rejected {
-                error_code,
-                message,
-            } => {
-                report.rejected += 1;
-                on_row_error(&RowError {
-                    line: *line,
-                    source_id: draft.source_id.clone(),
-                    error_code: error_code.to_owned(),
+/// A batch the store is writing, with what is needed to report on it.
+struct BatchInFlight {
+    rows: Vec<(u64, AddressDraft)>,
+    /// Where the reader stood after the batch's last row.
+    bytes_read: u64,
+    write: tokio::task::JoinHandle<Result<Vec<ImportOutcome>, RegistryError>>,
+}
+
+impl BatchInFlight {
+    async fn finish(
+        self,
+        report: &mut ImportReport,
+        on_row_error: &mut impl FnMut(&RowError),
+        on_progress: &mut impl FnMut(u64),
+    ) -> Result<(), ImportError> {
+        let outcomes = match self.write.await {
+            Ok(written) => written?,
+            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+            Err(error) => {
+                return Err(ImportError::from(RegistryError::from(
+                    crate::store::StoreError::Unavailable(format!(
+                        "import batch cancelled: {error}"
+                    )),
+                )));
+            }
+        };
+        for ((line, draft), outcome) in self.rows.iter().zip(outcomes) {
+            match outcome {
+                ImportOutcome::Created { .. } => report.created += 1,
+                ImportOutcome::Updated { .. } => report.updated += 1,
+                ImportOutcome::Unchanged { .. } => report.unchanged += 1,
+                ImportOutcome::Rejected {
+                    error_code,
                     message,
-                });
+                } => {
+                    report.rejected += 1;
+                    on_row_error(&RowError {
+                        line: *line,
+                        source_id: draft.source_id.clone(),
+                        error_code: error_code.to_owned(),
+                        message,
+                    });
+                }
             }
         }
+        on_progress(self.bytes_read);
+        Ok(())
     }
-    Ok(())
 }

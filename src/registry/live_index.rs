@@ -24,6 +24,9 @@ use crate::store::{AddressFilter, ChangeCursor, ChangedAddress, Store, StoreErro
 /// Rows per store read while loading or catching up.
 const PAGE_ROWS: u32 = 20_000;
 
+/// How long the change follower waits for this process's own writes to finish.
+const LOCAL_WRITE_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Where the index's snapshot lives, and the build that may read it.
 #[derive(Debug, Clone)]
 pub struct SnapshotFile {
@@ -260,6 +263,12 @@ impl super::Registry {
     /// Applies the changes committed since the index's position: other processes'
     /// writes, and this one's read back. Returns how many addresses were read.
     pub async fn follow_changes(&self) -> Result<usize, StoreError> {
+        // Let this process's writes under way apply their own changes first. Under
+        // a steady stream of them the wait is cut short: reading a change back twice
+        // costs time, never correctness.
+        let mut local_writes = self.local_writes.subscribe();
+        let _ = tokio::time::timeout(LOCAL_WRITE_WAIT, local_writes.wait_for(|count| *count == 0))
+            .await;
         let current = self.store.registry_generation().await?;
         let from = {
             let position = self.feed();
