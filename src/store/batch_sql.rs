@@ -142,33 +142,34 @@ macro_rules! batched_write_transaction {
                         "INSERT INTO addresses ({}, generation) ",
                         $crate::store::rows::ADDRESS_COLUMNS
                     ));
+                    // Borrowed, not cloned: the arguments live as long as the rows do.
                     query.push_values(chunk, |mut values, record| {
                         let components = &record.components;
                         values
-                            .push_bind(record.code.clone())
-                            .push_bind(record.division_code.clone())
-                            .push_bind(components.road.clone())
-                            .push_bind(components.road_no.clone())
-                            .push_bind(components.place.clone())
-                            .push_bind(components.building.clone())
-                            .push_bind(components.unit.clone())
-                            .push_bind(components.floor.clone())
-                            .push_bind(components.room.clone())
-                            .push_bind(record.standard_text.clone())
-                            .push_bind(Json(record.aliases.clone()))
+                            .push_bind(record.code.as_str())
+                            .push_bind(record.division_code.as_str())
+                            .push_bind(components.road.as_deref())
+                            .push_bind(components.road_no.as_deref())
+                            .push_bind(components.place.as_deref())
+                            .push_bind(components.building.as_deref())
+                            .push_bind(components.unit.as_deref())
+                            .push_bind(components.floor.as_deref())
+                            .push_bind(components.room.as_deref())
+                            .push_bind(record.standard_text.as_str())
+                            .push_bind(Json(&record.aliases))
                             .push_bind(record.lon)
                             .push_bind(record.lat)
                             .push_bind(record.status.as_str())
                             .push_bind(record.valid_from)
                             .push_bind(record.valid_to)
-                            .push_bind(record.successor_code.clone())
-                            .push_bind(record.retire_reason.clone())
-                            .push_bind(record.source_id.clone())
+                            .push_bind(record.successor_code.as_deref())
+                            .push_bind(record.retire_reason.as_deref())
+                            .push_bind(record.source_id.as_deref())
                             .push_bind(record.version)
                             .push_bind(record.updated_at)
                             .push_bind(components.identity_key(&record.division_code))
                             .push_bind(change.as_str())
-                            .push_bind(actor.to_owned())
+                            .push_bind(actor)
                             .push_bind(generation);
                     });
                     query.push($crate::store::batch_sql::UPSERT_ADDRESS_TAIL);
