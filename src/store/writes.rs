@@ -419,7 +419,10 @@ pub(crate) async fn import_addresses(
     let now = write_time();
     let mut next_serial = allocate_for_creations(transaction, rows, &plans).await?;
     let mut outcomes = Vec::with_capacity(rows.len());
-    let mut written: Vec<(Option<StandardAddress>, StandardAddress)> = Vec::new();
+    // Sized up front: grown push by push, this vector of whole records was 9% of an
+    // import's samples (reallocation copies and the kernel zeroing fresh pages).
+    let mut written: Vec<(Option<StandardAddress>, StandardAddress)> =
+        Vec::with_capacity(rows.len());
     for (row, plan) in rows.iter().zip(plans) {
         match plan {
             Plan::Done(outcome) => outcomes.push(outcome),
