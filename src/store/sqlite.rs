@@ -572,6 +572,45 @@ mod tests {
         assert_eq!(checkpoint_pages, 1000);
     }
 
+    #[tokio::test]
+    async fn a_failed_import_batch_also_gives_the_writer_its_settings_back() {
+        let directory = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&directory.path().join("store.db"), &StoreOptions::default())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        // The database itself refuses the batch halfway, after the import's pragmas.
+        sqlx::query(
+            "CREATE TRIGGER refuse_addresses BEFORE INSERT ON addresses \
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+        )
+        .execute(&store.writer)
+        .await
+        .unwrap();
+        let row = crate::domain::address::AddressContent {
+            division_code: "330212001000".into(),
+            components: crate::domain::address::AddressComponents {
+                road: Some("中山路".into()),
+                road_no: Some("1号".into()),
+                ..Default::default()
+            },
+            standard_text: "中山路1号".into(),
+            aliases: Vec::new(),
+            point: None,
+            source_id: None,
+        };
+        let actor = Actor::command_line("test");
+        let error = store.import_addresses(&[row], &actor).await.unwrap_err();
+        assert!(error.to_string().contains("refused by the test"), "{error}");
+        assert_eq!(cache_size(&store.writer).await, -32768);
+        let checkpoint_pages: i64 = sqlx::query_scalar("PRAGMA wal_autocheckpoint")
+            .fetch_one(&store.writer)
+            .await
+            .unwrap();
+        assert_eq!(checkpoint_pages, 1000);
+        assert_eq!(store.count_addresses().await.unwrap(), 0);
+    }
+
     async fn page_size(pool: &SqlitePool) -> i64 {
         sqlx::query_scalar("PRAGMA page_size")
             .fetch_one(pool)
