@@ -12,9 +12,9 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, Postgres, QueryBuilder, Transaction};
 
 use super::rows::{
-    ADDRESS_COLUMNS, AUDIT_COLUMNS, DIVISION_COLUMNS, SELECT_ALL_API_KEYS, address_from_row,
-    api_key_from_row, audit_from_row, current_version_from_row, division_from_row,
-    history_with_current, prefix_upper_bound, version_from_row,
+    ADDRESS_COLUMNS, AUDIT_COLUMNS, DIVISION_COLUMNS, SELECT_ALL_API_KEYS, SELECT_API_KEY_WHERE_ID,
+    address_from_row, api_key_from_row, audit_from_row, current_version_from_row,
+    division_from_row, history_with_current, prefix_upper_bound, version_from_row,
 };
 use super::writes;
 use super::*;
@@ -386,12 +386,11 @@ impl Store for PostgresStore {
     }
 
     async fn api_key(&self, key_id: &str) -> Result<Option<StoredApiKey>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, secret_sha256_hex, role, label, created_at, revoked_at FROM api_keys WHERE id = $1",
-        )
-        .bind(key_id)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = sqlx::QueryBuilder::new(SELECT_API_KEY_WHERE_ID)
+            .push_bind(key_id)
+            .build()
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(api_key_from_row).transpose()
     }
 

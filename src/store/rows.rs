@@ -19,6 +19,9 @@ pub(crate) const DIVISION_COLUMNS: &str =
 
 pub(crate) const AUDIT_COLUMNS: &str = "id, at, actor, action, entity, entity_id, before, after";
 /// Every key, oldest first; the same in both dialects (no placeholders).
+/// One key by id: the caller binds the id after this text (each dialect its placeholder).
+pub(crate) const SELECT_API_KEY_WHERE_ID: &str =
+    "SELECT id, secret_sha256_hex, role, label, created_at, revoked_at FROM api_keys WHERE id = ";
 pub(crate) const SELECT_ALL_API_KEYS: &str = "SELECT id, secret_sha256_hex, role, label, created_at, revoked_at \
     FROM api_keys ORDER BY created_at, id";
 
