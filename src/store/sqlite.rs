@@ -563,6 +563,11 @@ mod tests {
         store.migrate().await.unwrap();
         let actor = Actor::command_line("test");
         store.import_addresses(&[], &actor).await.unwrap();
+        assert_writer_has_its_own_settings(&store).await;
+    }
+
+    /// The default budget's writer cache and SQLite's checkpoint interval.
+    async fn assert_writer_has_its_own_settings(store: &SqliteStore) {
         assert_eq!(cache_size(&store.writer).await, -32768);
         let checkpoint_pages: i64 = sqlx::query_scalar("PRAGMA wal_autocheckpoint")
             .fetch_one(&store.writer)
@@ -601,12 +606,7 @@ mod tests {
         let actor = Actor::command_line("test");
         let error = store.import_addresses(&[row], &actor).await.unwrap_err();
         assert!(error.to_string().contains("refused by the test"), "{error}");
-        assert_eq!(cache_size(&store.writer).await, -32768);
-        let checkpoint_pages: i64 = sqlx::query_scalar("PRAGMA wal_autocheckpoint")
-            .fetch_one(&store.writer)
-            .await
-            .unwrap();
-        assert_eq!(checkpoint_pages, 1000);
+        assert_writer_has_its_own_settings(&store).await;
         assert_eq!(store.count_addresses().await.unwrap(), 0);
     }
 
