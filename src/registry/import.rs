@@ -149,9 +149,9 @@ pub async fn import_address_csv(
 /// [`import_address_csv`] with `batch_rows` rows (at least one) per store transaction.
 ///
 /// While the store writes one batch (on a task of its own), this reads and prepares
-/// the next, so the two halves of the work share the cores: on a 1M-row file the
-/// store's thread and the reading thread were each busy about half the time and
-/// never at once.
+/// the next. Reading and preparing is about a tenth of an import's CPU, so this buys
+/// little on its own (docs/performance.md), but it keeps that work off the path of
+/// the store's single writer.
 pub async fn import_address_csv_in_batches(
     registry: &Arc<Registry>,
     input: impl Read,
