@@ -28,8 +28,10 @@ const READER_CONNECTIONS: u32 = 4;
 
 const NEW_DATABASE_PAGE_SIZE: u32 = 16384;
 
-/// In pages: 256 MiB of WAL at the page size of a new database.
-const IMPORT_WAL_AUTOCHECKPOINT: &str = "PRAGMA wal_autocheckpoint = 16384";
+/// The write-ahead log an import batch may build up before a checkpoint. The pragma
+/// counts pages, so the count follows the store's own page size: a store made before
+/// 16 KiB pages keeps 4 KiB ones.
+const IMPORT_WAL_BYTES: i64 = 256 * 1024 * 1024;
 const IMPORT_CACHE: &str = "PRAGMA cache_size = -262144";
 const DEFAULT_WAL_AUTOCHECKPOINT: &str = "PRAGMA wal_autocheckpoint = 1000";
 
@@ -48,6 +50,8 @@ pub struct SqliteStore {
     reader: SqlitePool,
     /// Restores the writer's page cache after an import batch enlarged it.
     writer_cache_pragma: String,
+    /// Sets [`IMPORT_WAL_BYTES`] in this store's pages.
+    import_checkpoint_pragma: String,
 }
 
 impl SqliteStore {
@@ -97,10 +101,17 @@ impl SqliteStore {
                     .read_only(true)
                     .pragma("cache_size", format!("-{reader_cache_kib}")),
             );
+        let page_size: i64 = sqlx::query_scalar("PRAGMA page_size")
+            .fetch_one(&writer)
+            .await?;
+        let import_checkpoint_pages = IMPORT_WAL_BYTES / page_size.max(512);
         Ok(SqliteStore {
             writer,
             reader,
             writer_cache_pragma: format!("PRAGMA cache_size = -{writer_cache_kib}"),
+            import_checkpoint_pragma: format!(
+                "PRAGMA wal_autocheckpoint = {import_checkpoint_pages}"
+            ),
         })
     }
 
@@ -436,7 +447,8 @@ impl Store for SqliteStore {
         // cache smaller than the batch's dirty pages spilled them early. The pragmas
         // are not part of the transaction, so they are put back however it ends.
         let written = async move {
-            sqlx::query(IMPORT_WAL_AUTOCHECKPOINT)
+            // A number formatted into the pragma, which takes no bound parameters.
+            sqlx::query(sqlx::AssertSqlSafe(self.import_checkpoint_pragma.clone()))
                 .execute(&mut *write.transaction)
                 .await?;
             sqlx::query(IMPORT_CACHE)
@@ -626,6 +638,11 @@ mod tests {
             .unwrap();
         store.migrate().await.unwrap();
         assert_eq!(page_size(&store.writer).await, 16384);
+        // An import's checkpoint interval is 256 MiB whatever the page size.
+        assert_eq!(
+            store.import_checkpoint_pragma,
+            "PRAGMA wal_autocheckpoint = 16384"
+        );
 
         // A store made before the page size was set: SQLite's default 4 KiB pages.
         let old_path = directory.path().join("old.db");
@@ -647,6 +664,10 @@ mod tests {
         let reopened = SqliteStore::open(&old_path, &options).await.unwrap();
         reopened.migrate().await.unwrap();
         assert_eq!(page_size(&reopened.writer).await, 4096);
+        assert_eq!(
+            reopened.import_checkpoint_pragma,
+            "PRAGMA wal_autocheckpoint = 65536"
+        );
         let actor = Actor::command_line("test");
         reopened.import_addresses(&[], &actor).await.unwrap();
     }
