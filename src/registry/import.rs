@@ -10,8 +10,8 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::{AddressDraft, Registry, RegistryError};
-use crate::domain::address::AddressComponents;
-use crate::store::{Actor, ImportOutcome};
+use crate::domain::address::{AddressComponents, AddressContent};
+use crate::store::{Actor, Committed, ImportOutcome};
 
 pub const IMPORT_COLUMNS: [&str; 11] = [
     "source_id",
@@ -148,10 +148,10 @@ pub async fn import_address_csv(
 
 /// [`import_address_csv`] with `batch_rows` rows (at least one) per store transaction.
 ///
-/// While the store writes one batch (on a task of its own), this reads and prepares
-/// the next. Reading and preparing is about a tenth of an import's CPU, so this buys
-/// little on its own (docs/performance.md), but it keeps that work off the path of
-/// the store's single writer.
+/// Three batches are under way at once: this task reads and prepares one while the
+/// store writes the one before, and the one before that goes into the in-memory
+/// index. The store's single writer, the busiest part of an import, then never waits
+/// for the index or for the file.
 pub async fn import_address_csv_in_batches(
     registry: &Arc<Registry>,
     input: impl Read,
@@ -171,19 +171,17 @@ pub async fn import_address_csv_in_batches(
     let _bulk = registry.bulk_indexing();
     let mut report = ImportReport::default();
     let mut batch: Vec<(u64, AddressDraft)> = Vec::with_capacity(batch_rows);
-    let mut writing: Option<BatchInFlight> = None;
+    let mut pipeline = BatchPipeline::default();
     let mut record = csv::StringRecord::new();
     loop {
         let line = reader.position().line() + 1;
         let more = match reader.read_record(&mut record) {
             Ok(more) => more,
             Err(error) if error.is_io_error() => {
-                // The batch already in the store still commits and is counted.
-                if let Some(previous) = writing.take() {
-                    previous
-                        .finish(&mut report, &mut on_row_error, &mut on_progress)
-                        .await?;
-                }
+                // The batches already in the store still commit and are counted.
+                pipeline
+                    .drain(&mut report, &mut on_row_error, &mut on_progress)
+                    .await?;
                 return Err(ImportError::Unreadable(error.to_string()));
             }
             Err(error) => {
@@ -218,38 +216,120 @@ pub async fn import_address_csv_in_batches(
         }
         if batch.len() >= batch_rows || (!more && !batch.is_empty()) {
             let prepared = registry.prepare_import(batch.iter().map(|(_, draft)| draft));
-            // One batch in the store at a time: each commits before the next begins.
-            if let Some(previous) = writing.take() {
-                previous
-                    .finish(&mut report, &mut on_row_error, &mut on_progress)
-                    .await?;
-            }
-            let registry = Arc::clone(registry);
-            let actor = actor.clone();
-            writing = Some(BatchInFlight {
-                rows: std::mem::replace(&mut batch, Vec::with_capacity(batch_rows)),
-                bytes_read: reader.position().byte(),
-                write: tokio::spawn(
-                    async move { registry.import_prepared(prepared, &actor).await },
-                ),
-            });
+            let rows = std::mem::replace(&mut batch, Vec::with_capacity(batch_rows));
+            pipeline
+                .submit(
+                    registry,
+                    actor,
+                    prepared,
+                    rows,
+                    reader.position().byte(),
+                    (&mut report, &mut on_row_error, &mut on_progress),
+                )
+                .await?;
         }
         if !more {
-            if let Some(last) = writing.take() {
-                last.finish(&mut report, &mut on_row_error, &mut on_progress)
-                    .await?;
-            }
+            pipeline
+                .drain(&mut report, &mut on_row_error, &mut on_progress)
+                .await?;
             return Ok(report);
         }
     }
 }
 
-/// A batch the store is writing, with what is needed to report on it.
+/// The batches of a file import that are in the store or on their way to the index,
+/// oldest first.
+#[derive(Default)]
+struct BatchPipeline {
+    in_flight: std::collections::VecDeque<BatchInFlight>,
+    /// Fires when the newest batch is in the index: the next one waits for it, so
+    /// batches reach the index in the order they were written.
+    newest_indexed: Option<tokio::sync::oneshot::Receiver<()>>,
+}
+
+impl BatchPipeline {
+    async fn submit(
+        &mut self,
+        registry: &Arc<Registry>,
+        actor: &Actor,
+        prepared: PreparedImport,
+        rows: Vec<(u64, AddressDraft)>,
+        bytes_read: u64,
+        (report, on_row_error, on_progress): (
+            &mut ImportReport,
+            &mut impl FnMut(&RowError),
+            &mut impl FnMut(u64),
+        ),
+    ) -> Result<(), ImportError> {
+        // The store writes one batch at a time: each commits before the next begins.
+        let previous_stored = match self.in_flight.back_mut() {
+            Some(previous) => match previous.stored.take() {
+                Some(stored) => stored.await.unwrap_or(false),
+                None => true,
+            },
+            None => true,
+        };
+        if !previous_stored {
+            // The failed batch's error comes out of its task; nothing more is written.
+            self.drain(report, on_row_error, on_progress).await?;
+        }
+        while self.in_flight.len() > 1 {
+            let oldest = self.in_flight.pop_front().expect("more than one");
+            oldest.finish(report, on_row_error, on_progress).await?;
+        }
+        let (stored_sender, stored) = tokio::sync::oneshot::channel();
+        let (indexed_sender, indexed) = tokio::sync::oneshot::channel();
+        let previous_indexed = self.newest_indexed.replace(indexed);
+        let registry = Arc::clone(registry);
+        let actor = actor.clone();
+        let task = tokio::spawn(async move {
+            let written = registry.store_import(prepared, &actor).await;
+            let _ = stored_sender.send(written.is_ok());
+            let written = written?;
+            if let Some(previous) = previous_indexed {
+                // An error means that batch failed and will never be indexed.
+                let _ = previous.await;
+            }
+            let outcomes = written.apply_to_index();
+            let _ = indexed_sender.send(());
+            Ok(outcomes)
+        });
+        self.in_flight.push_back(BatchInFlight {
+            rows,
+            bytes_read,
+            stored: Some(stored),
+            task,
+        });
+        Ok(())
+    }
+
+    /// Waits for every batch under way and counts it; the first error after all of
+    /// them are done, so none is left writing when the import returns.
+    async fn drain(
+        &mut self,
+        report: &mut ImportReport,
+        on_row_error: &mut impl FnMut(&RowError),
+        on_progress: &mut impl FnMut(u64),
+    ) -> Result<(), ImportError> {
+        let mut first_error = None;
+        while let Some(batch) = self.in_flight.pop_front() {
+            if let Err(error) = batch.finish(report, on_row_error, on_progress).await {
+                first_error.get_or_insert(error);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+/// A batch the store is writing or the index is taking, with what is needed to
+/// report on it.
 struct BatchInFlight {
     rows: Vec<(u64, AddressDraft)>,
     /// Where the reader stood after the batch's last row.
     bytes_read: u64,
-    write: tokio::task::JoinHandle<Result<Vec<ImportOutcome>, RegistryError>>,
+    /// Whether the store committed the batch, once it has finished with it.
+    stored: Option<tokio::sync::oneshot::Receiver<bool>>,
+    task: tokio::task::JoinHandle<Result<Vec<ImportOutcome>, RegistryError>>,
 }
 
 impl BatchInFlight {
@@ -259,7 +339,7 @@ impl BatchInFlight {
         on_row_error: &mut impl FnMut(&RowError),
         on_progress: &mut impl FnMut(u64),
     ) -> Result<(), ImportError> {
-        let outcomes = match self.write.await {
+        let outcomes = match self.task.await {
             Ok(written) => written?,
             Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
             Err(error) => {
@@ -291,5 +371,169 @@ impl BatchInFlight {
         }
         on_progress(self.bytes_read);
         Ok(())
+    }
+}
+
+impl Registry {
+    /// Prepares, writes and indexes one batch; rows that fail preparation are
+    /// reported in place.
+    pub async fn import_batch(
+        &self,
+        drafts: &[AddressDraft],
+        actor: &Actor,
+    ) -> Result<Vec<ImportOutcome>, RegistryError> {
+        let stored = self
+            .store_import(self.prepare_import(drafts), actor)
+            .await?;
+        Ok(stored.apply_to_index())
+    }
+
+    /// The checks and composition of an import batch, which need no store: a file
+    /// import runs them on the next batch while the store writes this one.
+    pub fn prepare_import<'a>(
+        &self,
+        drafts: impl IntoIterator<Item = &'a AddressDraft>,
+    ) -> PreparedImport {
+        let drafts = drafts.into_iter();
+        let mut outcomes: Vec<Option<ImportOutcome>> = Vec::with_capacity(drafts.size_hint().0);
+        let mut prepared = Vec::with_capacity(drafts.size_hint().0);
+        for draft in drafts {
+            match self.prepare(draft) {
+                Ok(content) => {
+                    prepared.push(content);
+                    outcomes.push(None);
+                }
+                Err(error) => {
+                    let error_code = crate::error::Error::from(error);
+                    outcomes.push(Some(ImportOutcome::Rejected {
+                        error_code: error_code.code().as_str(),
+                        message: error_code.to_string(),
+                    }));
+                }
+            }
+        }
+        PreparedImport { prepared, outcomes }
+    }
+
+    /// Writes a prepared batch in one transaction. Its generation is this process's
+    /// to apply to the index (the change follower skips it) until the returned batch
+    /// is applied or dropped.
+    pub async fn store_import(
+        &self,
+        batch: PreparedImport,
+        actor: &Actor,
+    ) -> Result<StoredImport<'_>, RegistryError> {
+        let PreparedImport { prepared, outcomes } = batch;
+        let claim = GenerationClaim {
+            registry: self,
+            generation: std::sync::atomic::AtomicI64::new(0),
+        };
+        // Claimed before the commit: once committed, the follower could read the
+        // whole batch back before this process got round to claiming it.
+        let Committed { value: written, .. } = self
+            .store
+            .import_addresses(&prepared, actor, &|generation| claim.take(generation))
+            .await?;
+        Ok(StoredImport {
+            registry: self,
+            prepared,
+            outcomes,
+            written,
+            generation: claim.into_generation(),
+        })
+    }
+}
+
+/// A generation this process is writing and will apply to the index itself; given
+/// back to the follower if the write fails or is abandoned.
+struct GenerationClaim<'a> {
+    registry: &'a Registry,
+    /// 0 until the store reports the generation (generations start at 1).
+    generation: std::sync::atomic::AtomicI64,
+}
+
+impl GenerationClaim<'_> {
+    fn take(&self, generation: i64) {
+        self.registry.feed().claim(generation);
+        self.generation
+            .store(generation, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn into_generation(self) -> Option<i64> {
+        let generation = self
+            .generation
+            .swap(0, std::sync::atomic::Ordering::Relaxed);
+        (generation > 0).then_some(generation)
+    }
+}
+
+impl Drop for GenerationClaim<'_> {
+    fn drop(&mut self) {
+        let generation = *self.generation.get_mut();
+        if generation > 0 {
+            self.registry.feed().release(generation);
+        }
+    }
+}
+
+/// An import batch checked and composed by [`Registry::prepare_import`].
+pub struct PreparedImport {
+    prepared: Vec<AddressContent>,
+    /// One per draft: the rejection, or `None` for a row in `prepared`.
+    outcomes: Vec<Option<ImportOutcome>>,
+}
+
+/// An import batch committed by [`Registry::store_import`], not yet in the index.
+pub struct StoredImport<'a> {
+    registry: &'a Registry,
+    prepared: Vec<AddressContent>,
+    outcomes: Vec<Option<ImportOutcome>>,
+    /// One per row of `prepared`.
+    written: Vec<ImportOutcome>,
+    /// Claimed from the change follower until applied.
+    generation: Option<i64>,
+}
+
+impl StoredImport<'_> {
+    /// Applies what the batch wrote to the index; one outcome per draft, in order.
+    pub fn apply_to_index(mut self) -> Vec<ImportOutcome> {
+        let written = std::mem::take(&mut self.written);
+        {
+            let mut index = self.registry.write_index();
+            for (content, outcome) in self.prepared.iter().zip(&written) {
+                if let ImportOutcome::Created { code, version }
+                | ImportOutcome::Updated { code, version } = outcome
+                {
+                    index.upsert_parts(
+                        code,
+                        content.source_id.as_deref(),
+                        &content.division_code,
+                        &content.components,
+                        &content.standard_text,
+                        false,
+                        None,
+                        content.point,
+                        *version,
+                    );
+                }
+            }
+        }
+        if let Some(generation) = self.generation.take() {
+            self.registry.feed().applied(generation);
+        }
+        let mut written = written.into_iter();
+        std::mem::take(&mut self.outcomes)
+            .into_iter()
+            .map(|outcome| outcome.unwrap_or_else(|| written.next().expect("one per row")))
+            .collect()
+    }
+}
+
+impl Drop for StoredImport<'_> {
+    fn drop(&mut self) {
+        // Never applied (a panic or a cancelled task): the follower reads it instead.
+        if let Some(generation) = self.generation.take() {
+            self.registry.feed().release(generation);
+        }
     }
 }

@@ -24,9 +24,6 @@ use crate::store::{AddressFilter, ChangeCursor, ChangedAddress, Store, StoreErro
 /// Rows per store read while loading or catching up.
 const PAGE_ROWS: u32 = 20_000;
 
-/// How long the change follower waits for this process's own writes to finish.
-const LOCAL_WRITE_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
-
 /// Where the index's snapshot lives, and the build that may read it.
 #[derive(Debug, Clone)]
 pub struct SnapshotFile {
@@ -71,27 +68,83 @@ pub(super) struct FeedPosition {
     generation: i64,
     /// Generations above `generation` that this process wrote and applied already.
     applied_ahead: BTreeSet<i64>,
+    /// Generations this process committed and is applying itself (an import batch's
+    /// index update takes a while): the follower does not read them back.
+    being_applied: BTreeSet<i64>,
     /// The generation of the snapshot file on disk, when it is this store's.
     snapshot_generation: Option<i64>,
 }
 
 impl FeedPosition {
+    fn new(store_id: String, generation: i64, snapshot_generation: Option<i64>) -> Self {
+        FeedPosition {
+            store_id,
+            generation,
+            applied_ahead: BTreeSet::new(),
+            being_applied: BTreeSet::new(),
+            snapshot_generation,
+        }
+    }
+
     /// Records a generation applied to the index; the position moves over every
     /// generation that is now contiguous.
     pub(super) fn applied(&mut self, generation: i64) {
+        self.being_applied.remove(&generation);
         if generation <= self.generation {
             return;
         }
         self.applied_ahead.insert(generation);
-        while self.applied_ahead.remove(&(self.generation + 1)) {
-            self.generation += 1;
+        self.advance();
+    }
+
+    /// Marks a committed generation as being applied by this process.
+    pub(super) fn claim(&mut self, generation: i64) {
+        if generation > self.generation && !self.applied_ahead.contains(&generation) {
+            self.being_applied.insert(generation);
         }
     }
 
-    fn caught_up_to(&mut self, generation: i64) {
-        if generation > self.generation {
-            self.generation = generation;
-            self.applied_ahead = self.applied_ahead.split_off(&(generation + 1));
+    /// Gives a claimed generation back to the follower, whose next round reads it.
+    pub(super) fn release(&mut self, generation: i64) {
+        self.being_applied.remove(&generation);
+    }
+
+    /// The runs of generations up to `current` that are neither applied nor being
+    /// applied, as (after, through) bounds.
+    fn unread_ranges(&self, current: i64) -> Vec<(i64, i64)> {
+        let mut ranges = Vec::new();
+        let mut after = self.generation;
+        for &taken in self.applied_ahead.union(&self.being_applied) {
+            if taken > current {
+                break;
+            }
+            if taken > after + 1 {
+                ranges.push((after, taken - 1));
+            }
+            after = taken;
+        }
+        if current > after {
+            ranges.push((after, current));
+        }
+        ranges
+    }
+
+    /// Records that every change in (after, through] is in the index.
+    fn read_through(&mut self, after: i64, through: i64) {
+        if after <= self.generation {
+            self.generation = self.generation.max(through);
+            self.applied_ahead = self.applied_ahead.split_off(&(self.generation + 1));
+            self.advance();
+        } else {
+            // Only a run between this process's own batches lands here: a few
+            // generations, written by others while one batch was being indexed.
+            self.applied_ahead.extend(after + 1..=through);
+        }
+    }
+
+    fn advance(&mut self) {
+        while self.applied_ahead.remove(&(self.generation + 1)) {
+            self.generation += 1;
         }
     }
 }
@@ -135,7 +188,7 @@ pub(super) async fn load(
             && header.build == file.build
             && header.generation <= current.generation
         {
-            let caught_up = apply_changes_after(store, header.generation, |changes| {
+            let caught_up = apply_changes_after(store, header.generation, None, |changes| {
                 for change in changes {
                     index.upsert(&change.address);
                 }
@@ -148,12 +201,11 @@ pub(super) async fn load(
                     caught_up,
                 },
                 index,
-                position: FeedPosition {
-                    store_id: current.store_id,
-                    generation: current.generation,
-                    applied_ahead: BTreeSet::new(),
-                    snapshot_generation: Some(header.generation),
-                },
+                position: FeedPosition::new(
+                    current.store_id,
+                    current.generation,
+                    Some(header.generation),
+                ),
             });
         }
         tracing::info!(
@@ -170,12 +222,7 @@ pub(super) async fn load(
             caught_up: 0,
         },
         index,
-        position: FeedPosition {
-            store_id: current.store_id,
-            generation: current.generation,
-            applied_ahead: BTreeSet::new(),
-            snapshot_generation: None,
-        },
+        position: FeedPosition::new(current.store_id, current.generation, None),
     })
 }
 
@@ -234,17 +281,20 @@ async fn load_every_row(store: &dyn Store) -> Result<AddressIndex, StoreError> {
     Ok(index)
 }
 
-/// Reads the addresses changed after `generation`, a page at a time, and hands each
-/// page to `apply`; returns how many were read.
+/// Reads the addresses changed after `generation` (and no later than `through`, when
+/// given), a page at a time, and hands each page to `apply`; returns how many were read.
 async fn apply_changes_after(
     store: &dyn Store,
     generation: i64,
+    through: Option<i64>,
     mut apply: impl FnMut(&[ChangedAddress]),
 ) -> Result<usize, StoreError> {
     let mut cursor = ChangeCursor::after_generation(generation);
     let mut read = 0;
     loop {
-        let page = store.addresses_changed_after(&cursor, PAGE_ROWS).await?;
+        let page = store
+            .addresses_changed_after(&cursor, through, PAGE_ROWS)
+            .await?;
         apply(&page);
         read += page.len();
         match page.last() {
@@ -260,17 +310,13 @@ async fn apply_changes_after(
 }
 
 impl super::Registry {
-    /// Applies the changes committed since the index's position: other processes'
-    /// writes, and this one's read back. Returns how many addresses were read.
+    /// Applies the changes committed since the index's position that this process
+    /// has not applied and is not applying itself: other processes' writes, and its
+    /// own only when they committed a moment before it claimed them. Returns how many
+    /// addresses were read.
     pub async fn follow_changes(&self) -> Result<usize, StoreError> {
-        // Let this process's writes under way apply their own changes first. Under
-        // a steady stream of them the wait is cut short: reading a change back twice
-        // costs time, never correctness.
-        let mut local_writes = self.local_writes.subscribe();
-        let _ = tokio::time::timeout(LOCAL_WRITE_WAIT, local_writes.wait_for(|count| *count == 0))
-            .await;
         let current = self.store.registry_generation().await?;
-        let from = {
+        let unread = {
             let position = self.feed();
             if position.store_id != current.store_id {
                 return Err(StoreError::Database(format!(
@@ -278,19 +324,22 @@ impl super::Registry {
                     position.store_id, current.store_id
                 )));
             }
-            position.generation
+            position.unread_ranges(current.generation)
         };
-        if current.generation <= from {
-            return Ok(0);
+        let mut read = 0;
+        for (after, through) in unread {
+            let changes =
+                apply_changes_after(self.store.as_ref(), after, Some(through), |changes| {
+                    let mut index = self.write_index();
+                    for change in changes {
+                        index.upsert(&change.address);
+                    }
+                })
+                .await?;
+            tracing::debug!(after, through, changes, "read address changes");
+            read += changes;
+            self.feed().read_through(after, through);
         }
-        let read = apply_changes_after(self.store.as_ref(), from, |changes| {
-            let mut index = self.write_index();
-            for change in changes {
-                index.upsert(&change.address);
-            }
-        })
-        .await?;
-        self.feed().caught_up_to(current.generation);
         Ok(read)
     }
 

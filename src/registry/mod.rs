@@ -20,7 +20,7 @@ use crate::index::addresses::AddressIndex;
 use crate::index::divisions::DivisionDirectory;
 use crate::matching::LiveAddressIndex;
 use crate::store::{
-    Actor, AddressFilter, AddressVersion, Committed, ImportOutcome, Retirement, Store, StoreError,
+    Actor, AddressFilter, AddressVersion, Committed, Retirement, Store, StoreError,
 };
 
 const MAX_ALIASES: usize = 20;
@@ -169,8 +169,6 @@ pub struct Registry {
     addresses: LiveAddressIndex,
     /// How far into the store's change feed the index is (see `live_index`).
     feed: Mutex<live_index::FeedPosition>,
-    /// This process's writes under way (see [`Registry::local_write`]).
-    local_writes: tokio::sync::watch::Sender<usize>,
     snapshot: Option<SnapshotFile>,
 }
 
@@ -196,19 +194,7 @@ impl Registry {
             divisions,
             addresses: Arc::new(std::sync::RwLock::new(loaded.index)),
             feed: Mutex::new(loaded.position),
-            local_writes: tokio::sync::watch::Sender::new(0),
             snapshot,
-        }
-    }
-
-    /// Marks a write of this process as under way until the guard drops. Such a
-    /// write applies its own change to the index once it commits; the change follower
-    /// waits for it instead of reading the committed rows back (an import batch is
-    /// 100,000 rows).
-    fn local_write(&self) -> LocalWrite<'_> {
-        self.local_writes.send_modify(|count| *count += 1);
-        LocalWrite {
-            count: &self.local_writes,
         }
     }
 
@@ -308,7 +294,6 @@ impl Registry {
         actor: &Actor,
     ) -> Result<StandardAddress, RegistryError> {
         let content = self.prepare(draft)?;
-        let _writing = self.local_write();
         Ok(self.indexed(self.store.create_address(&content, actor).await?))
     }
 
@@ -359,7 +344,6 @@ impl Registry {
         };
         let content = self.prepare(&draft)?;
         let expected_version = patch.expected_version.unwrap_or(current.version);
-        let _writing = self.local_write();
         Ok(self.indexed(
             self.store
                 .update_address(code, expected_version, &content, actor)
@@ -409,7 +393,6 @@ impl Registry {
             reason: reason.to_owned(),
             successor_code: successor_code.map(str::to_owned),
         };
-        let _writing = self.local_write();
         Ok(self.indexed(
             self.store
                 .retire_address(code, current.version, &retirement, actor)
@@ -435,104 +418,6 @@ impl Registry {
     ) -> Result<Vec<StandardAddress>, RegistryError> {
         Ok(self.store.list_addresses(filter, after_code, limit).await?)
     }
-
-    /// Prepares and writes one batch; rows that fail preparation are reported in place.
-    pub async fn import_batch(
-        &self,
-        drafts: &[AddressDraft],
-        actor: &Actor,
-    ) -> Result<Vec<ImportOutcome>, RegistryError> {
-        self.import_prepared(self.prepare_import(drafts), actor)
-            .await
-    }
-
-    /// The checks and composition of an import batch, which need no store: a file
-    /// import runs them on the next batch while the store writes this one.
-    pub fn prepare_import<'a>(
-        &self,
-        drafts: impl IntoIterator<Item = &'a AddressDraft>,
-    ) -> PreparedImport {
-        let drafts = drafts.into_iter();
-        let mut outcomes: Vec<Option<ImportOutcome>> = Vec::with_capacity(drafts.size_hint().0);
-        let mut prepared = Vec::with_capacity(drafts.size_hint().0);
-        for draft in drafts {
-            match self.prepare(draft) {
-                Ok(content) => {
-                    prepared.push(content);
-                    outcomes.push(None);
-                }
-                Err(error) => {
-                    let error_code = crate::error::Error::from(error);
-                    outcomes.push(Some(ImportOutcome::Rejected {
-                        error_code: error_code.code().as_str(),
-                        message: error_code.to_string(),
-                    }));
-                }
-            }
-        }
-        PreparedImport { prepared, outcomes }
-    }
-
-    /// Writes a prepared batch in one transaction and indexes what it wrote; one
-    /// outcome per draft, in the order given.
-    pub async fn import_prepared(
-        &self,
-        batch: PreparedImport,
-        actor: &Actor,
-    ) -> Result<Vec<ImportOutcome>, RegistryError> {
-        let PreparedImport { prepared, outcomes } = batch;
-        let _writing = self.local_write();
-        let Committed {
-            value: written,
-            generation,
-        } = self.store.import_addresses(&prepared, actor).await?;
-        {
-            let mut index = self.write_index();
-            for (content, outcome) in prepared.iter().zip(&written) {
-                if let ImportOutcome::Created { code, version }
-                | ImportOutcome::Updated { code, version } = outcome
-                {
-                    index.upsert_parts(
-                        code,
-                        content.source_id.as_deref(),
-                        &content.division_code,
-                        &content.components,
-                        &content.standard_text,
-                        false,
-                        None,
-                        content.point,
-                        *version,
-                    );
-                }
-            }
-        }
-        if let Some(generation) = generation {
-            self.feed().applied(generation);
-        }
-        let mut written = written.into_iter();
-        Ok(outcomes
-            .into_iter()
-            .map(|outcome| outcome.unwrap_or_else(|| written.next().expect("one per row")))
-            .collect())
-    }
-}
-
-/// See [`Registry::local_write`].
-struct LocalWrite<'a> {
-    count: &'a tokio::sync::watch::Sender<usize>,
-}
-
-impl Drop for LocalWrite<'_> {
-    fn drop(&mut self) {
-        self.count.send_modify(|count| *count -= 1);
-    }
-}
-
-/// An import batch checked and composed by [`Registry::prepare_import`].
-pub struct PreparedImport {
-    prepared: Vec<AddressContent>,
-    /// One per draft: the rejection, or `None` for a row in `prepared`.
-    outcomes: Vec<Option<ImportOutcome>>,
 }
 
 /// See [`Registry::bulk_indexing`].

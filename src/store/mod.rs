@@ -134,11 +134,13 @@ pub trait Store: DoorplateStore + InspectionStore + Send + Sync + 'static {
 
     /// The store's identity and the generation of its latest committed address change.
     async fn registry_generation(&self) -> Result<RegistryGeneration, StoreError>;
-    /// Addresses whose latest change came after `after`, in (generation, code) order:
-    /// the change feed that in-memory indexes catch up from.
+    /// Addresses whose latest change came after `after` (and in a generation no later
+    /// than `through_generation`, when given), in (generation, code) order: the change
+    /// feed that in-memory indexes catch up from.
     async fn addresses_changed_after(
         &self,
         after: &ChangeCursor,
+        through_generation: Option<i64>,
         limit: u32,
     ) -> Result<Vec<ChangedAddress>, StoreError>;
 
@@ -165,11 +167,14 @@ pub trait Store: DoorplateStore + InspectionStore + Send + Sync + 'static {
         actor: &Actor,
     ) -> Result<Committed<StandardAddress>, StoreError>;
     /// Creates or updates (by `source_id`) a batch in one transaction and reports each
-    /// row; rows that conflict are reported, the others written.
+    /// row; rows that conflict are reported, the others written. `on_generation` hears
+    /// the batch's generation before the commit, so that the caller can claim it
+    /// before anyone can read it.
     async fn import_addresses(
         &self,
         rows: &[AddressContent],
         actor: &Actor,
+        on_generation: &(dyn Fn(i64) + Send + Sync),
     ) -> Result<Committed<Vec<ImportOutcome>>, StoreError>;
 
     async fn create_api_key(&self, key: &StoredApiKey) -> Result<(), StoreError>;

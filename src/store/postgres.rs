@@ -286,6 +286,7 @@ impl Store for PostgresStore {
     async fn addresses_changed_after(
         &self,
         after: &ChangeCursor,
+        through_generation: Option<i64>,
         limit: u32,
     ) -> Result<Vec<ChangedAddress>, StoreError> {
         let mut query = QueryBuilder::<Postgres>::new(format!(
@@ -300,6 +301,9 @@ impl Store for PostgresStore {
                 .push(")"),
             None => query.push("generation > ").push_bind(after.generation),
         };
+        if let Some(through) = through_generation {
+            query.push(" AND generation <= ").push_bind(through);
+        }
         query
             .push(" ORDER BY generation, code LIMIT ")
             .push_bind(i64::from(limit));
@@ -363,9 +367,10 @@ impl Store for PostgresStore {
         &self,
         rows: &[AddressContent],
         actor: &Actor,
+        on_generation: &(dyn Fn(i64) + Send + Sync),
     ) -> Result<Committed<Vec<ImportOutcome>>, StoreError> {
         let mut write = self.begin_write().await?;
-        let outcomes = writes::import_addresses(&mut write, rows, actor).await?;
+        let outcomes = writes::import_addresses(&mut write, rows, actor, on_generation).await?;
         write.commit().await?;
         Ok(outcomes)
     }

@@ -363,6 +363,7 @@ impl Store for SqliteStore {
     async fn addresses_changed_after(
         &self,
         after: &ChangeCursor,
+        through_generation: Option<i64>,
         limit: u32,
     ) -> Result<Vec<ChangedAddress>, StoreError> {
         let mut query = QueryBuilder::<Sqlite>::new(format!(
@@ -377,6 +378,9 @@ impl Store for SqliteStore {
                 .push(")"),
             None => query.push("generation > ").push_bind(after.generation),
         };
+        if let Some(through) = through_generation {
+            query.push(" AND generation <= ").push_bind(through);
+        }
         query
             .push(" ORDER BY generation, code LIMIT ")
             .push_bind(i64::from(limit));
@@ -440,6 +444,7 @@ impl Store for SqliteStore {
         &self,
         rows: &[AddressContent],
         actor: &Actor,
+        on_generation: &(dyn Fn(i64) + Send + Sync),
     ) -> Result<Committed<Vec<ImportOutcome>>, StoreError> {
         let mut write = self.begin_write().await?;
         // An import batch dirties pages all over the tables; checkpointing after each
@@ -454,7 +459,7 @@ impl Store for SqliteStore {
             sqlx::query(IMPORT_CACHE)
                 .execute(&mut *write.transaction)
                 .await?;
-            let outcomes = writes::import_addresses(&mut write, rows, actor).await?;
+            let outcomes = writes::import_addresses(&mut write, rows, actor, on_generation).await?;
             write.commit().await?;
             Ok(outcomes)
         }
@@ -574,7 +579,7 @@ mod tests {
             .unwrap();
         store.migrate().await.unwrap();
         let actor = Actor::command_line("test");
-        store.import_addresses(&[], &actor).await.unwrap();
+        store.import_addresses(&[], &actor, &|_| {}).await.unwrap();
         assert_writer_has_its_own_settings(&store).await;
     }
 
@@ -616,7 +621,10 @@ mod tests {
             source_id: None,
         };
         let actor = Actor::command_line("test");
-        let error = store.import_addresses(&[row], &actor).await.unwrap_err();
+        let error = store
+            .import_addresses(&[row], &actor, &|_| {})
+            .await
+            .unwrap_err();
         assert!(error.to_string().contains("refused by the test"), "{error}");
         assert_writer_has_its_own_settings(&store).await;
         assert_eq!(store.count_addresses().await.unwrap(), 0);
@@ -669,6 +677,9 @@ mod tests {
             "PRAGMA wal_autocheckpoint = 65536"
         );
         let actor = Actor::command_line("test");
-        reopened.import_addresses(&[], &actor).await.unwrap();
+        reopened
+            .import_addresses(&[], &actor, &|_| {})
+            .await
+            .unwrap();
     }
 }

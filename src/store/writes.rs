@@ -333,6 +333,7 @@ pub(crate) async fn import_addresses(
     transaction: &mut dyn WriteTransaction,
     rows: &[AddressContent],
     actor: &Actor,
+    on_generation: &(dyn Fn(i64) + Send + Sync),
 ) -> Result<Committed<Vec<ImportOutcome>>, StoreError> {
     // The lookups and writes below go in key order, not file order: a batch then walks
     // each index from one end to the other instead of seeking all over it, and every
@@ -463,6 +464,7 @@ pub(crate) async fn import_addresses(
         .collect();
     superseded.sort_unstable_by(|left, right| left.code.cmp(&right.code));
     let generation = transaction.next_generation().await?;
+    on_generation(generation);
     transaction.archive_current_versions(&superseded).await?;
     transaction
         .upsert_address_rows(&records, generation, ChangeKind::Imported, &actor.name)

@@ -165,8 +165,55 @@ async fn a_snapshot_of_another_store_or_a_damaged_one_is_not_used(store: TestSto
     assert_eq!(reopened.index_load.addresses, 1);
 }
 
+/// An import batch is applied to the index by the process that wrote it, after the
+/// commit; meanwhile the follower leaves it alone but still reads other writers' changes.
+/// A batch that is never applied goes back to the follower.
+async fn a_batch_being_indexed_is_not_read_back_and_an_abandoned_one_is(store: TestStore) {
+    let serving = open(&store).await;
+    let other = open(&store).await;
+    let actor = Actor::command_line("test");
+    let batch: Vec<AddressDraft> = (1..=3).map(|number| doorplate("学士路", number)).collect();
+
+    let stored = serving
+        .registry
+        .store_import(serving.registry.prepare_import(&batch), &actor)
+        .await
+        .unwrap();
+    let elsewhere = other
+        .registry
+        .create(&doorplate("中山路", 9), &actor)
+        .await
+        .unwrap();
+    serving.registry.follow_changes().await.unwrap();
+    assert_eq!(indexed_version(&serving, &elsewhere.code), Some((1, false)));
+    let batch_in_index = |opened: &Opened| opened.registry.address_index().read().unwrap().len();
+    let before = batch_in_index(&serving);
+
+    let outcomes = stored.apply_to_index();
+    assert_eq!(batch_in_index(&serving), before + 3);
+    for outcome in &outcomes {
+        let yizhitong::store::ImportOutcome::Created { code, .. } = outcome else {
+            panic!("created, not {outcome:?}");
+        };
+        assert_eq!(indexed_version(&serving, code), Some((1, false)));
+    }
+
+    // Written and then dropped unapplied, as when its task dies: the follower reads it.
+    let second: Vec<AddressDraft> = (4..=5).map(|number| doorplate("学士路", number)).collect();
+    let abandoned = serving
+        .registry
+        .store_import(serving.registry.prepare_import(&second), &actor)
+        .await
+        .unwrap();
+    drop(abandoned);
+    serving.registry.follow_changes().await.unwrap();
+    assert_eq!(batch_in_index(&serving), before + 5);
+    assert_eq!(serving.registry.follow_changes().await.unwrap(), 0);
+}
+
 crate::on_both_backends!(
     the_index_follows_writes_made_by_another_process,
+    a_batch_being_indexed_is_not_read_back_and_an_abandoned_one_is,
     a_restart_reads_the_snapshot_and_the_changes_since,
     a_snapshot_of_another_store_or_a_damaged_one_is_not_used,
 );
