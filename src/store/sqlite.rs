@@ -56,6 +56,7 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     pub async fn open(path: &Path, options: &StoreOptions) -> Result<Self, StoreError> {
+        super::sqlite_memory::use_mimalloc();
         if let Some(parent) = path
             .parent()
             .filter(|parent| !parent.as_os_str().is_empty())
