@@ -137,12 +137,11 @@ macro_rules! batched_write_transaction {
                 actor: &str,
             ) -> Result<(), $crate::store::StoreError> {
                 use sqlx::types::Json;
-                for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                let statement = |chunk: &[&$crate::domain::address::StandardAddress]| {
                     let mut query = sqlx::QueryBuilder::<$database>::new(format!(
                         "INSERT INTO addresses ({}, generation) ",
                         $crate::store::rows::ADDRESS_COLUMNS
                     ));
-                    // Borrowed, not cloned: the arguments live as long as the rows do.
                     query.push_values(chunk, |mut values, record| {
                         let components = &record.components;
                         values
@@ -173,7 +172,18 @@ macro_rules! batched_write_transaction {
                             .push_bind(generation);
                     });
                     query.push($crate::store::batch_sql::UPSERT_ADDRESS_TAIL);
-                    query.build().execute(&mut *self.transaction).await?;
+                    query
+                };
+                let mut chunks = rows.chunks(ROWS_PER_STATEMENT);
+                let mut next = chunks.next().map(statement);
+                while let Some(mut current) = next.take() {
+                    let executed;
+                    (executed, next) = $crate::store::batch_sql::while_running(
+                        current.build().execute(&mut *self.transaction),
+                        || chunks.next().map(statement),
+                    )
+                    .await;
+                    executed?;
                 }
                 Ok(())
             }
@@ -243,6 +253,26 @@ macro_rules! batched_write_transaction {
 }
 
 pub(crate) use batched_write_transaction;
+
+/// Runs `meanwhile` on this thread while the database runs `statement`, and returns
+/// both results. The statement's first poll hands it over (to SQLite's worker thread,
+/// or to the PostgreSQL server), so an import binds its next statement while the
+/// current one executes instead of taking turns with it.
+pub(crate) async fn while_running<Statement: std::future::Future, Meanwhile>(
+    statement: Statement,
+    meanwhile: impl FnOnce() -> Meanwhile,
+) -> (Statement::Output, Meanwhile) {
+    let mut statement = std::pin::pin!(statement);
+    let first_poll =
+        std::future::poll_fn(|context| std::task::Poll::Ready(statement.as_mut().poll(context)))
+            .await;
+    let meanwhile = meanwhile();
+    let output = match first_poll {
+        std::task::Poll::Ready(output) => output,
+        std::task::Poll::Pending => statement.await,
+    };
+    (output, meanwhile)
+}
 
 use super::StoreError;
 use crate::domain::code::MAX_SERIAL;
