@@ -186,11 +186,11 @@ async fn a_batch_being_indexed_is_not_read_back_and_an_abandoned_one_is(store: T
         .unwrap();
     serving.registry.follow_changes().await.unwrap();
     assert_eq!(indexed_version(&serving, &elsewhere.code), Some((1, false)));
-    let batch_in_index = |opened: &Opened| opened.registry.address_index().read().unwrap().len();
-    let before = batch_in_index(&serving);
+    let indexed_count = |opened: &Opened| opened.registry.address_index().read().unwrap().len();
+    let before = indexed_count(&serving);
 
     let outcomes = stored.apply_to_index();
-    assert_eq!(batch_in_index(&serving), before + 3);
+    assert_eq!(indexed_count(&serving), before + 3);
     for outcome in &outcomes {
         let yizhitong::store::ImportOutcome::Created { code, .. } = outcome else {
             panic!("created, not {outcome:?}");
@@ -207,7 +207,7 @@ async fn a_batch_being_indexed_is_not_read_back_and_an_abandoned_one_is(store: T
         .unwrap();
     drop(abandoned);
     serving.registry.follow_changes().await.unwrap();
-    assert_eq!(batch_in_index(&serving), before + 5);
+    assert_eq!(indexed_count(&serving), before + 5);
     assert_eq!(serving.registry.follow_changes().await.unwrap(), 0);
 }
 
