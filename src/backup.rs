@@ -60,6 +60,7 @@ fn database_file(url: &str, data_dir: &Path) -> Result<PathBuf, BackupError> {
 }
 
 async fn connect(path: &Path, read_only: bool) -> Result<SqliteConnection, sqlx::Error> {
+    crate::store::sqlite_memory::use_mimalloc();
     SqliteConnectOptions::from_str("sqlite:")?
         .filename(path)
         .read_only(read_only)
@@ -191,6 +192,7 @@ pub async fn restore(
 /// the file kept aside is whole on its own. A running service holds the log open,
 /// and then this cannot finish.
 async fn fold_write_ahead_log(database: &Path) -> Result<(), BackupError> {
+    crate::store::sqlite_memory::use_mimalloc();
     let mut connection = SqliteConnectOptions::from_str("sqlite:")?
         .filename(database)
         .journal_mode(SqliteJournalMode::Wal)

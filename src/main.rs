@@ -228,10 +228,11 @@ enum DbCommand {
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// SQLite allocates through the C library, not through mimalloc, and glibc gives each
-/// thread that allocates its own arena: with five store connections on five threads,
-/// memory freed in one arena was never reused by another, and a server under writes
-/// grew by 7 MiB a minute. Two arenas held it flat (docs/reliability.md, "Soak").
+/// glibc gives each thread that allocates its own arena. When SQLite allocated through
+/// the C library, five store connections on five threads freed memory in one arena
+/// that was never reused by another, and a server under writes grew by 7 MiB a minute;
+/// two arenas held it flat (docs/reliability.md, "Soak"). SQLite now allocates through
+/// mimalloc (src/store/sqlite_memory.rs); the limit stays for what else calls malloc.
 /// Runs before any thread starts.
 fn limit_c_allocator_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]

@@ -312,8 +312,9 @@ async fn apply_changes_after(
 impl super::Registry {
     /// Applies the changes committed since the index's position that this process
     /// has not applied and is not applying itself: other processes' writes, and its
-    /// own only when they committed a moment before it claimed them. Returns how many
-    /// addresses were read.
+    /// own single-address writes when the follower looks between their commit and
+    /// their index update (an import batch claims its generation before its commit).
+    /// Returns how many addresses were read.
     pub async fn follow_changes(&self) -> Result<usize, StoreError> {
         let current = self.store.registry_generation().await?;
         let unread = {

@@ -12,7 +12,7 @@ pub mod models;
 pub mod postgres;
 mod rows;
 pub mod sqlite;
-mod sqlite_memory;
+pub(crate) mod sqlite_memory;
 mod writes;
 
 use std::path::Path;

@@ -46,7 +46,8 @@ unsafe extern "C" fn no_teardown(_: *mut c_void) {}
 /// Points SQLite at mimalloc, without memory statistics. Only the first call does
 /// anything, and only when it comes before SQLite's first use in this process; a
 /// later one leaves SQLite on its own allocator, which works the same, only slower.
-pub(super) fn use_mimalloc() {
+/// Every place in this crate that opens SQLite calls it first.
+pub(crate) fn use_mimalloc() {
     static CONFIGURED: Once = Once::new();
     CONFIGURED.call_once(|| {
         let methods = libsqlite3_sys::sqlite3_mem_methods {
@@ -59,10 +60,13 @@ pub(super) fn use_mimalloc() {
             xShutdown: Some(no_teardown),
             pAppData: std::ptr::null_mut(),
         };
-        // SAFETY: sqlite3_config must not run while SQLite is in use on another
-        // thread; before initialisation (the only time it succeeds) nothing uses it,
-        // and afterwards it returns SQLITE_MISUSE without touching anything. SQLite
-        // copies the methods, and the functions they name live as long as the program.
+        // SAFETY: sqlite3_config must not run while another thread initialises or
+        // uses SQLite. Every opener in this crate calls this function first, and
+        // `Once` holds a concurrent caller until the first call is done, so SQLite is
+        // either not yet initialised (the only time the call succeeds) or already
+        // initialised, when it returns SQLITE_MISUSE without touching anything.
+        // SQLite copies the methods, and the functions they name live as long as the
+        // program.
         let configured = unsafe {
             libsqlite3_sys::sqlite3_config(libsqlite3_sys::SQLITE_CONFIG_MEMSTATUS, 0 as c_int)
                 == libsqlite3_sys::SQLITE_OK
