@@ -36,6 +36,7 @@ pub const IMPORT_COLUMNS: [&str; 11] = [
 /// about 200 MB each at this size.
 pub const IMPORT_BATCH_ROWS: usize = 200_000;
 
+
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
     #[error("the CSV header lacks the columns {missing:?}; expected {IMPORT_COLUMNS:?}")]
@@ -292,9 +293,9 @@ impl BatchPipeline {
                 // An error means that batch failed and will never be indexed.
                 let _ = previous.await;
             }
-            let outcomes = written.apply_to_index();
+            let outcomes = written.apply_to_index_off_runtime().await;
             let _ = indexed_sender.send(());
-            Ok(outcomes)
+            outcomes
         });
         self.in_flight.push_back(BatchInFlight {
             rows,
@@ -380,14 +381,14 @@ impl Registry {
     /// Prepares, writes and indexes one batch; rows that fail preparation are
     /// reported in place.
     pub async fn import_batch(
-        &self,
+        self: &Arc<Self>,
         drafts: &[AddressDraft],
         actor: &Actor,
     ) -> Result<Vec<ImportOutcome>, RegistryError> {
         let stored = self
             .store_import(self.prepare_import(drafts), actor)
             .await?;
-        Ok(stored.apply_to_index())
+        stored.apply_to_index_off_runtime().await
     }
 
     /// The checks and composition of an import batch, which need no store: a file
@@ -421,10 +422,10 @@ impl Registry {
     /// to apply to the index (the change follower skips it) until the returned batch
     /// is applied or dropped.
     pub async fn store_import(
-        &self,
+        self: &Arc<Self>,
         batch: PreparedImport,
         actor: &Actor,
-    ) -> Result<StoredImport<'_>, RegistryError> {
+    ) -> Result<StoredImport, RegistryError> {
         let PreparedImport { prepared, outcomes } = batch;
         let claim = GenerationClaim {
             registry: self,
@@ -437,7 +438,7 @@ impl Registry {
             .import_addresses(&prepared, actor, &|generation| claim.take(generation))
             .await?;
         Ok(StoredImport {
-            registry: self,
+            registry: Arc::clone(self),
             prepared,
             outcomes,
             written,
@@ -486,8 +487,8 @@ pub struct PreparedImport {
 }
 
 /// An import batch committed by [`Registry::store_import`], not yet in the index.
-pub struct StoredImport<'a> {
-    registry: &'a Registry,
+pub struct StoredImport {
+    registry: Arc<Registry>,
     prepared: Vec<AddressContent>,
     outcomes: Vec<Option<ImportOutcome>>,
     /// One per row of `prepared`.
@@ -496,7 +497,23 @@ pub struct StoredImport<'a> {
     generation: Option<i64>,
 }
 
-impl StoredImport<'_> {
+impl StoredImport {
+    /// [`Self::apply_to_index`] on the blocking pool. A batch takes the index for a
+    /// few hundred milliseconds; on a runtime worker that stalled every task queued
+    /// behind it, among them the return of the store's writer connection, so the next
+    /// batch's transaction waited for this batch's indexing (docs/performance.md).
+    pub async fn apply_to_index_off_runtime(self) -> Result<Vec<ImportOutcome>, RegistryError> {
+        match tokio::task::spawn_blocking(move || self.apply_to_index()).await {
+            Ok(outcomes) => Ok(outcomes),
+            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+            // Only a runtime shutting down cancels it; the batch is committed, and the
+            // change follower of the next process to open the store indexes it.
+            Err(error) => Err(RegistryError::from(crate::store::StoreError::Unavailable(
+                format!("indexing an import batch was cancelled: {error}"),
+            ))),
+        }
+    }
+
     /// Applies what the batch wrote to the index; one outcome per draft, in order.
     pub fn apply_to_index(mut self) -> Vec<ImportOutcome> {
         let written = std::mem::take(&mut self.written);
@@ -531,7 +548,7 @@ impl StoredImport<'_> {
     }
 }
 
-impl Drop for StoredImport<'_> {
+impl Drop for StoredImport {
     fn drop(&mut self) {
         // Never applied (a panic or a cancelled task): the follower reads it instead.
         if let Some(generation) = self.generation.take() {
