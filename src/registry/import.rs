@@ -36,7 +36,6 @@ pub const IMPORT_COLUMNS: [&str; 11] = [
 /// about 200 MB each at this size.
 pub const IMPORT_BATCH_ROWS: usize = 200_000;
 
-
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
     #[error("the CSV header lacks the columns {missing:?}; expected {IMPORT_COLUMNS:?}")]
