@@ -91,7 +91,14 @@ pub fn format_code_inline(code: u64) -> compact_str::CompactString {
 impl DivisionDirectory {
     /// Builds the directory. Divisions with malformed codes are skipped (the loader
     /// validates them; the store may hold rows imported by an older version).
-    pub fn build(mut divisions: Vec<Division>) -> Self {
+    pub fn build(divisions: Vec<Division>) -> Self {
+        Self::build_from(&divisions)
+    }
+
+    /// [`Self::build`] from borrowed divisions, so that a caller can read them for
+    /// something else (the place lexicon) at the same time.
+    pub fn build_from(divisions: &[Division]) -> Self {
+        let mut divisions: Vec<&Division> = divisions.iter().collect();
         divisions.sort_by(|a, b| a.code.cmp(&b.code));
         divisions.dedup_by(|a, b| a.code == b.code);
         let codes: Vec<u64> = divisions
@@ -119,9 +126,13 @@ impl DivisionDirectory {
                 code,
                 parent,
                 level: division.level,
-                name: division.name.into(),
-                short_name: division.short_name.map(Into::into),
-                aliases: division.aliases.into_iter().map(Into::into).collect(),
+                name: division.name.as_str().into(),
+                short_name: division.short_name.as_deref().map(Into::into),
+                aliases: division
+                    .aliases
+                    .iter()
+                    .map(|alias| alias.as_str().into())
+                    .collect(),
                 valid_from: division.valid_from,
                 valid_to: division.valid_to,
                 successor: division.successor_code.as_deref().and_then(numeric_code),
