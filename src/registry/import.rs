@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::{AddressDraft, Registry, RegistryError};
 use crate::domain::address::{AddressComponents, AddressContent};
-use crate::store::{Actor, Committed, ImportOutcome};
+use crate::store::{Actor, Committed, ImportHint, ImportOutcome, ImportedKeys};
 
 pub const IMPORT_COLUMNS: [&str; 11] = [
     "source_id",
@@ -249,6 +249,13 @@ struct BatchPipeline {
     newest_indexed: Option<tokio::sync::oneshot::Receiver<()>>,
 }
 
+/// How the store finished with a batch.
+enum Stored {
+    Failed,
+    /// With the batch's generation, if it wrote anything.
+    Committed(Option<i64>),
+}
+
 impl BatchPipeline {
     async fn submit(
         &mut self,
@@ -263,17 +270,44 @@ impl BatchPipeline {
             &mut impl FnMut(u64),
         ),
     ) -> Result<(), ImportError> {
+        // Asked while the store still writes the batch before, on a reading connection:
+        // the write then reads again only what may have changed (`import_lookahead`).
+        // Without it the write reads everything itself, so a failure here costs time only.
+        let look_ahead = match registry.store().look_ahead_import(prepared.rows()).await {
+            Ok(look_ahead) => Some(look_ahead),
+            Err(error) => {
+                tracing::warn!(%error, "import look-ahead failed; the write looks up every key");
+                None
+            }
+        };
+        let carried_keys = look_ahead
+            .as_ref()
+            .map(|look_ahead| ImportedKeys::of(prepared.rows(), look_ahead.identity_keys()));
         // The store writes one batch at a time: each commits before the next begins.
         let previous_stored = match self.in_flight.back_mut() {
             Some(previous) => match previous.stored.take() {
-                Some(stored) => stored.await.unwrap_or(false),
-                None => true,
+                Some(stored) => stored.await.unwrap_or(Stored::Failed),
+                None => Stored::Committed(None),
             },
-            None => true,
+            None => Stored::Committed(None),
         };
-        if !previous_stored {
-            // The failed batch's error comes out of its task; nothing more is written.
-            self.drain(report, on_row_error, on_progress).await?;
+        // The batch before is the only one that can have committed after the look-ahead
+        // read: the one before it had committed when this submit began.
+        let mut own_batches = Vec::new();
+        match previous_stored {
+            Stored::Failed => {
+                // The failed batch's error comes out of its task; nothing more is written.
+                self.drain(report, on_row_error, on_progress).await?;
+            }
+            Stored::Committed(generation) => {
+                let previous_keys = self
+                    .in_flight
+                    .back_mut()
+                    .and_then(|previous| previous.carried_keys.take());
+                if let (Some(generation), Some(keys)) = (generation, previous_keys) {
+                    own_batches.push(keys.committed_as(generation));
+                }
+            }
         }
         while self.in_flight.len() > 1 {
             let oldest = self.in_flight.pop_front().expect("more than one");
@@ -285,8 +319,15 @@ impl BatchPipeline {
         let registry = Arc::clone(registry);
         let actor = actor.clone();
         let task = tokio::spawn(async move {
-            let written = registry.store_import(prepared, &actor).await;
-            let _ = stored_sender.send(written.is_ok());
+            let hint = look_ahead.map(|look_ahead| ImportHint {
+                look_ahead,
+                own_batches: &own_batches,
+            });
+            let written = registry.store_import(prepared, hint, &actor).await;
+            let _ = stored_sender.send(match &written {
+                Ok(written) => Stored::Committed(written.generation()),
+                Err(_) => Stored::Failed,
+            });
             let written = written?;
             if let Some(previous) = previous_indexed {
                 // An error means that batch failed and will never be indexed.
@@ -300,6 +341,7 @@ impl BatchPipeline {
             rows,
             bytes_read,
             stored: Some(stored),
+            carried_keys,
             task,
         });
         Ok(())
@@ -330,7 +372,9 @@ struct BatchInFlight {
     /// Where the reader stood after the batch's last row.
     bytes_read: u64,
     /// Whether the store committed the batch, once it has finished with it.
-    stored: Option<tokio::sync::oneshot::Receiver<bool>>,
+    stored: Option<tokio::sync::oneshot::Receiver<Stored>>,
+    /// The keys the batch's rows carry, for the batch after it.
+    carried_keys: Option<ImportedKeys>,
     task: tokio::task::JoinHandle<Result<Vec<ImportOutcome>, RegistryError>>,
 }
 
@@ -385,7 +429,7 @@ impl Registry {
         actor: &Actor,
     ) -> Result<Vec<ImportOutcome>, RegistryError> {
         let stored = self
-            .store_import(self.prepare_import(drafts), actor)
+            .store_import(self.prepare_import(drafts), None, actor)
             .await?;
         stored.apply_to_index_off_runtime().await
     }
@@ -423,6 +467,7 @@ impl Registry {
     pub async fn store_import(
         self: &Arc<Self>,
         batch: PreparedImport,
+        hint: Option<ImportHint<'_>>,
         actor: &Actor,
     ) -> Result<StoredImport, RegistryError> {
         let PreparedImport { prepared, outcomes } = batch;
@@ -434,7 +479,7 @@ impl Registry {
         // whole batch back before this process got round to claiming it.
         let Committed { value: written, .. } = self
             .store
-            .import_addresses(&prepared, actor, &|generation| claim.take(generation))
+            .import_addresses(&prepared, hint, actor, &|generation| claim.take(generation))
             .await?;
         Ok(StoredImport {
             registry: Arc::clone(self),
@@ -485,6 +530,13 @@ pub struct PreparedImport {
     outcomes: Vec<Option<ImportOutcome>>,
 }
 
+impl PreparedImport {
+    /// The rows that go to the store.
+    pub fn rows(&self) -> &[AddressContent] {
+        &self.prepared
+    }
+}
+
 /// An import batch committed by [`Registry::store_import`], not yet in the index.
 pub struct StoredImport {
     registry: Arc<Registry>,
@@ -497,6 +549,11 @@ pub struct StoredImport {
 }
 
 impl StoredImport {
+    /// The registry generation the batch committed as; `None` if it wrote nothing.
+    pub fn generation(&self) -> Option<i64> {
+        self.generation
+    }
+
     /// [`Self::apply_to_index`] on the blocking pool. A batch takes the index for a
     /// few hundred milliseconds; on a runtime worker that stalled every task queued
     /// behind it, among them the return of the store's writer connection, so the next

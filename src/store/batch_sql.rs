@@ -121,6 +121,12 @@ macro_rules! batched_write_transaction {
                     .collect()
             }
 
+            async fn current_generation(&mut self) -> Result<i64, $crate::store::StoreError> {
+                Ok(sqlx::query_scalar("SELECT generation FROM registry_state WHERE id = 1")
+                    .fetch_one(&mut *self.transaction)
+                    .await?)
+            }
+
             async fn next_generation(&mut self) -> Result<i64, $crate::store::StoreError> {
                 Ok(sqlx::query_scalar(
                     "UPDATE registry_state SET generation = generation + 1 WHERE id = 1 RETURNING generation",

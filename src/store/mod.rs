@@ -7,6 +7,7 @@
 
 mod batch_sql;
 pub mod doorplates;
+pub mod import_lookahead;
 pub mod inspections;
 pub mod models;
 pub mod postgres;
@@ -24,6 +25,7 @@ use crate::domain::address::{AddressContent, StandardAddress};
 use crate::domain::division::Division;
 use crate::domain::doorplate::PlateStatus;
 pub use doorplates::{DoorplateStore, ScanEntry, ScanGroup, ScanRecord, ScanStatisticsQuery};
+pub use import_lookahead::{ImportHint, ImportLookAhead, ImportedKeys};
 pub use inspections::{InspectionStore, NewRound};
 pub use models::*;
 
@@ -171,12 +173,24 @@ pub trait Store: DoorplateStore + InspectionStore + Send + Sync + 'static {
     /// row; rows that conflict are reported, the others written. `on_generation` hears
     /// the batch's generation before the commit, so that the caller can claim it
     /// before anyone can read it.
+    ///
+    /// `hint`, from [`Store::look_ahead_import`] on the same rows, spares the write the
+    /// lookups it made; the outcome is the same with or without it.
     async fn import_addresses(
         &self,
         rows: &[AddressContent],
+        hint: Option<ImportHint<'_>>,
         actor: &Actor,
         on_generation: &(dyn Fn(i64) + Send + Sync),
     ) -> Result<Committed<Vec<ImportOutcome>>, StoreError>;
+
+    /// Reads, in one snapshot and outside any write, which of an import batch's source
+    /// ids and identities are registered, for [`Store::import_addresses`] to take as
+    /// its hint (see `import_lookahead`).
+    async fn look_ahead_import(
+        &self,
+        rows: &[AddressContent],
+    ) -> Result<ImportLookAhead, StoreError>;
 
     async fn create_api_key(&self, key: &StoredApiKey) -> Result<(), StoreError>;
     async fn api_key(&self, key_id: &str) -> Result<Option<StoredApiKey>, StoreError>;

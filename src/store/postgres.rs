@@ -16,8 +16,8 @@ use super::rows::{
     address_from_row, api_key_from_row, audit_from_row, current_version_from_row,
     division_from_row, history_with_current, prefix_upper_bound, version_from_row,
 };
-use super::writes;
 use super::*;
+use super::{import_lookahead, writes};
 
 /// Rows per multi-value statement; stays under PostgreSQL's 65,535 bound parameters.
 const ROWS_PER_STATEMENT: usize = 2000;
@@ -366,13 +366,31 @@ impl Store for PostgresStore {
     async fn import_addresses(
         &self,
         rows: &[AddressContent],
+        hint: Option<ImportHint<'_>>,
         actor: &Actor,
         on_generation: &(dyn Fn(i64) + Send + Sync),
     ) -> Result<Committed<Vec<ImportOutcome>>, StoreError> {
         let mut write = self.begin_write().await?;
-        let outcomes = writes::import_addresses(&mut write, rows, actor, on_generation).await?;
+        let outcomes =
+            writes::import_addresses(&mut write, rows, hint, actor, on_generation).await?;
         write.commit().await?;
         Ok(outcomes)
+    }
+
+    async fn look_ahead_import(
+        &self,
+        rows: &[AddressContent],
+    ) -> Result<ImportLookAhead, StoreError> {
+        // Repeatable read: the generation and both lookups see one snapshot.
+        let mut snapshot = PostgresWrite {
+            transaction: self
+                .pool
+                .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .await?,
+        };
+        let look_ahead = import_lookahead::look_ahead(&mut snapshot, rows).await?;
+        snapshot.transaction.rollback().await?;
+        Ok(look_ahead)
     }
 
     async fn create_api_key(&self, key: &StoredApiKey) -> Result<(), StoreError> {

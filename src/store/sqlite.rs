@@ -18,8 +18,8 @@ use super::rows::{
     address_from_row, api_key_from_row, audit_from_row, current_version_from_row,
     division_from_row, history_with_current, prefix_upper_bound, version_from_row,
 };
-use super::writes;
 use super::*;
+use super::{import_lookahead, writes};
 
 /// Rows per multi-value statement; stays under SQLite's 32,766 bound parameters.
 const ROWS_PER_STATEMENT: usize = 500;
@@ -444,6 +444,7 @@ impl Store for SqliteStore {
     async fn import_addresses(
         &self,
         rows: &[AddressContent],
+        hint: Option<ImportHint<'_>>,
         actor: &Actor,
         on_generation: &(dyn Fn(i64) + Send + Sync),
     ) -> Result<Committed<Vec<ImportOutcome>>, StoreError> {
@@ -460,7 +461,8 @@ impl Store for SqliteStore {
             sqlx::query(IMPORT_CACHE)
                 .execute(&mut *write.transaction)
                 .await?;
-            let outcomes = writes::import_addresses(&mut write, rows, actor, on_generation).await?;
+            let outcomes =
+                writes::import_addresses(&mut write, rows, hint, actor, on_generation).await?;
             write.commit().await?;
             Ok(outcomes)
         }
@@ -469,6 +471,20 @@ impl Store for SqliteStore {
             tracing::warn!(%error, "the writer's cache and checkpoint settings were not restored");
         }
         written
+    }
+
+    async fn look_ahead_import(
+        &self,
+        rows: &[AddressContent],
+    ) -> Result<ImportLookAhead, StoreError> {
+        // A transaction of the reading pool: its first statement fixes the snapshot,
+        // and the writer is left to the batch before.
+        let mut snapshot = SqliteWrite {
+            transaction: self.reader.begin().await?,
+        };
+        let look_ahead = import_lookahead::look_ahead(&mut snapshot, rows).await?;
+        snapshot.transaction.rollback().await?;
+        Ok(look_ahead)
     }
 
     async fn create_api_key(&self, key: &StoredApiKey) -> Result<(), StoreError> {
@@ -580,7 +596,10 @@ mod tests {
             .unwrap();
         store.migrate().await.unwrap();
         let actor = Actor::command_line("test");
-        store.import_addresses(&[], &actor, &|_| {}).await.unwrap();
+        store
+            .import_addresses(&[], None, &actor, &|_| {})
+            .await
+            .unwrap();
         assert_writer_has_its_own_settings(&store).await;
     }
 
@@ -623,7 +642,7 @@ mod tests {
         };
         let actor = Actor::command_line("test");
         let error = store
-            .import_addresses(&[row], &actor, &|_| {})
+            .import_addresses(&[row], None, &actor, &|_| {})
             .await
             .unwrap_err();
         assert!(error.to_string().contains("refused by the test"), "{error}");
@@ -679,7 +698,7 @@ mod tests {
         );
         let actor = Actor::command_line("test");
         reopened
-            .import_addresses(&[], &actor, &|_| {})
+            .import_addresses(&[], None, &actor, &|_| {})
             .await
             .unwrap();
     }

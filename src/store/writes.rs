@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
 
+use super::import_lookahead::{ImportHint, RegisteredNow, registered_now};
 use super::{Actor, ChangeKind, Committed, ImportOutcome, NewAuditEntry, Retirement, StoreError};
 use crate::domain::address::{AddressContent, AddressStatus, StandardAddress};
 use crate::domain::code::compose_address_code;
@@ -35,6 +36,8 @@ pub(crate) trait WriteTransaction: Send {
         &mut self,
         requests: &[(String, u32)],
     ) -> Result<Vec<u32>, StoreError>;
+    /// The registry generation of the last committed write this transaction sees.
+    async fn current_generation(&mut self) -> Result<i64, StoreError>;
     /// Takes the next registry generation (see migration 0004); the transaction holds it
     /// until it ends.
     async fn next_generation(&mut self) -> Result<i64, StoreError>;
@@ -332,33 +335,16 @@ fn rejected(error_code: &'static str, message: String) -> Plan {
 pub(crate) async fn import_addresses(
     transaction: &mut dyn WriteTransaction,
     rows: &[AddressContent],
+    hint: Option<ImportHint<'_>>,
     actor: &Actor,
     on_generation: &(dyn Fn(i64) + Send + Sync),
 ) -> Result<Committed<Vec<ImportOutcome>>, StoreError> {
-    // The lookups and writes below go in key order, not file order: a batch then walks
-    // each index from one end to the other instead of seeking all over it, and every
-    // address index but source_id leads with the code or its division.
-    let mut source_ids: Vec<String> = rows
-        .iter()
-        .filter_map(|row| row.source_id.clone())
-        .collect();
-    source_ids.sort_unstable();
-    let identity_keys: Vec<String> = rows.iter().map(AddressContent::identity_key).collect();
-    let mut sorted_identity_keys = identity_keys.clone();
-    sorted_identity_keys.sort_unstable();
-    let mut existing_by_source: HashMap<String, StandardAddress> = transaction
-        .addresses_by_source_ids(&source_ids)
-        .await?
-        .into_iter()
-        .filter_map(|record| Some((record.source_id.clone()?, record)))
-        .collect();
-    // Who holds each identity, updated as the batch claims and releases identities.
-    let mut identity_holder: HashMap<String, String> = transaction
-        .active_codes_by_identity(&sorted_identity_keys)
-        .await?
-        .into_iter()
-        .collect();
-    drop(sorted_identity_keys);
+    let RegisteredNow {
+        identity_keys,
+        by_source_id: mut existing_by_source,
+        // Who holds each identity, updated as the batch claims and releases identities.
+        identity_holders: mut identity_holder,
+    } = registered_now(transaction, rows, hint).await?;
     let mut source_ids_seen: HashMap<&str, usize> = HashMap::new();
 
     let mut plans = Vec::with_capacity(rows.len());

@@ -176,7 +176,7 @@ async fn a_batch_being_indexed_is_not_read_back_and_an_abandoned_one_is(store: T
 
     let stored = serving
         .registry
-        .store_import(serving.registry.prepare_import(&batch), &actor)
+        .store_import(serving.registry.prepare_import(&batch), None, &actor)
         .await
         .unwrap();
     let elsewhere = other
@@ -202,7 +202,7 @@ async fn a_batch_being_indexed_is_not_read_back_and_an_abandoned_one_is(store: T
     let second: Vec<AddressDraft> = (4..=5).map(|number| doorplate("学士路", number)).collect();
     let abandoned = serving
         .registry
-        .store_import(serving.registry.prepare_import(&second), &actor)
+        .store_import(serving.registry.prepare_import(&second), None, &actor)
         .await
         .unwrap();
     drop(abandoned);

@@ -20,6 +20,7 @@ mod doorplates;
 mod evaluation;
 mod fuzz_checks;
 mod geocoding;
+mod import_lookahead;
 mod inspect;
 mod inspection_browser;
 mod inspections;
