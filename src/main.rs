@@ -179,8 +179,9 @@ enum ImportCommand {
     /// Import standard addresses from CSV (source_id,division_code,road,road_no,place,building,unit,floor,room,lon,lat).
     Addresses {
         file: PathBuf,
-        /// Rows written per transaction: larger batches import faster and take more
-        /// memory; a failure keeps every batch committed before it.
+        /// Rows written per transaction (the first few batches are smaller): larger
+        /// batches import faster and take more memory; a failure keeps every batch
+        /// committed before it.
         #[arg(long, default_value_t = IMPORT_BATCH_ROWS, value_parser = parse_batch_rows)]
         batch_rows: usize,
     },
