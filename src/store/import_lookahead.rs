@@ -31,11 +31,7 @@ use crate::domain::address::{AddressContent, StandardAddress};
 pub struct ImportLookAhead {
     /// The registry generation the lookups saw.
     as_of_generation: i64,
-    /// One per row, in row order (computing them is part of the work moved out of the write).
-    identity_keys: Vec<String>,
-    by_source_id: HashMap<String, StandardAddress>,
-    /// The active address holding each identity found.
-    identity_holders: HashMap<String, String>,
+    registered: RegisteredKeys,
 }
 
 impl ImportLookAhead {
@@ -45,8 +41,17 @@ impl ImportLookAhead {
 
     /// The identity key of each row, in row order.
     pub fn identity_keys(&self) -> &[String] {
-        &self.identity_keys
+        &self.registered.identity_keys
     }
+}
+
+/// What an import batch's keys hold in the store.
+pub(crate) struct RegisteredKeys {
+    /// One per row, in row order (computing them is part of the work moved out of the write).
+    pub identity_keys: Vec<String>,
+    pub by_source_id: HashMap<String, StandardAddress>,
+    /// The active address holding each identity found.
+    pub identity_holders: HashMap<String, String>,
 }
 
 /// The keys one batch of an import carried, as hashes: a hash that collides only
@@ -77,10 +82,6 @@ impl ImportedKeys {
         self.generation = Some(generation);
         self
     }
-
-    pub fn generation(&self) -> Option<i64> {
-        self.generation
-    }
 }
 
 /// A look-ahead and the import's own batches committed after it was read (any order;
@@ -109,53 +110,36 @@ pub(crate) async fn look_ahead(
     snapshot: &mut dyn WriteTransaction,
     rows: &[AddressContent],
 ) -> Result<ImportLookAhead, StoreError> {
-    let identity_keys = identity_keys_of(rows);
     let as_of_generation = snapshot.current_generation().await?;
-    let (by_source_id, identity_holders) =
-        look_up(snapshot, source_ids_sorted(rows), &identity_keys).await?;
+    let registered = look_up_every_key(snapshot, rows, identity_keys_of(rows)).await?;
     Ok(ImportLookAhead {
         as_of_generation,
-        identity_keys,
-        by_source_id,
-        identity_holders,
+        registered,
     })
 }
 
 /// What the batch's keys hold now, inside the write transaction: from the hint where it
-/// is still exact, otherwise read here. Returns the identity keys in row order too.
+/// is still exact, otherwise read here.
 pub(crate) async fn registered_now(
     transaction: &mut dyn WriteTransaction,
     rows: &[AddressContent],
     hint: Option<ImportHint<'_>>,
-) -> Result<RegisteredNow, StoreError> {
-    let current = transaction.current_generation().await?;
+) -> Result<RegisteredKeys, StoreError> {
     let Some(ImportHint {
         look_ahead,
         own_batches,
     }) = hint
     else {
-        let identity_keys = identity_keys_of(rows);
-        let (by_source_id, identity_holders) =
-            look_up(transaction, source_ids_sorted(rows), &identity_keys).await?;
-        return Ok(RegisteredNow {
-            identity_keys,
-            by_source_id,
-            identity_holders,
-        });
+        return look_up_every_key(transaction, rows, identity_keys_of(rows)).await;
     };
     let ImportLookAhead {
         as_of_generation,
-        identity_keys,
-        mut by_source_id,
-        mut identity_holders,
+        mut registered,
     } = look_ahead;
+    let current = transaction.current_generation().await?;
     if current == as_of_generation {
         // Nobody wrote since the look-ahead: it is the transaction's own view.
-        return Ok(RegisteredNow {
-            identity_keys,
-            by_source_id,
-            identity_holders,
-        });
+        return Ok(registered);
     }
     let since: Vec<&ImportedKeys> = own_batches
         .iter()
@@ -165,17 +149,10 @@ pub(crate) async fn registered_now(
                 .is_some_and(|generation| generation > as_of_generation && generation <= current)
         })
         .collect();
-    let own_generations: HashSet<Option<i64>> =
-        since.iter().map(|batch| batch.generation).collect();
+    let own_generations: HashSet<i64> = since.iter().filter_map(|batch| batch.generation).collect();
     if own_generations.len() as i64 != current - as_of_generation {
         // Someone else wrote in between (or the store went back in time): read it all.
-        let (by_source_id, identity_holders) =
-            look_up(transaction, source_ids_sorted(rows), &identity_keys).await?;
-        return Ok(RegisteredNow {
-            identity_keys,
-            by_source_id,
-            identity_holders,
-        });
+        return look_up_every_key(transaction, rows, registered.identity_keys).await;
     }
     let carried_since = |key: &str, keys_of: fn(&ImportedKeys) -> &HashSet<u64>| {
         let hash = key_hash(key);
@@ -185,42 +162,47 @@ pub(crate) async fn registered_now(
         .iter()
         .filter_map(|row| row.source_id.as_deref())
         .filter(|source_id| {
-            by_source_id.contains_key(*source_id)
+            registered.by_source_id.contains_key(*source_id)
                 || carried_since(source_id, |batch| &batch.source_ids)
         })
         .map(str::to_owned)
         .collect();
     stale_source_ids.sort_unstable();
     stale_source_ids.dedup();
-    let stale_identity_keys: Vec<String> = identity_keys
+    let stale_identity_keys: Vec<String> = registered
+        .identity_keys
         .iter()
         .filter(|key| {
-            identity_holders.contains_key(*key) || carried_since(key, |batch| &batch.identity_keys)
+            registered.identity_holders.contains_key(*key)
+                || carried_since(key, |batch| &batch.identity_keys)
         })
         .cloned()
         .collect();
     for source_id in &stale_source_ids {
-        by_source_id.remove(source_id);
+        registered.by_source_id.remove(source_id);
     }
     for key in &stale_identity_keys {
-        identity_holders.remove(key);
+        registered.identity_holders.remove(key);
     }
     let (fresh_by_source_id, fresh_holders) =
         look_up(transaction, stale_source_ids, &stale_identity_keys).await?;
-    by_source_id.extend(fresh_by_source_id);
-    identity_holders.extend(fresh_holders);
-    Ok(RegisteredNow {
+    registered.by_source_id.extend(fresh_by_source_id);
+    registered.identity_holders.extend(fresh_holders);
+    Ok(registered)
+}
+
+async fn look_up_every_key(
+    transaction: &mut dyn WriteTransaction,
+    rows: &[AddressContent],
+    identity_keys: Vec<String>,
+) -> Result<RegisteredKeys, StoreError> {
+    let (by_source_id, identity_holders) =
+        look_up(transaction, source_ids_sorted(rows), &identity_keys).await?;
+    Ok(RegisteredKeys {
         identity_keys,
         by_source_id,
         identity_holders,
     })
-}
-
-/// What an import batch's keys hold in the write transaction.
-pub(crate) struct RegisteredNow {
-    pub identity_keys: Vec<String>,
-    pub by_source_id: HashMap<String, StandardAddress>,
-    pub identity_holders: HashMap<String, String>,
 }
 
 fn source_ids_sorted(rows: &[AddressContent]) -> Vec<String> {

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
 
-use super::import_lookahead::{ImportHint, RegisteredNow, registered_now};
+use super::import_lookahead::{ImportHint, RegisteredKeys, registered_now};
 use super::{Actor, ChangeKind, Committed, ImportOutcome, NewAuditEntry, Retirement, StoreError};
 use crate::domain::address::{AddressContent, AddressStatus, StandardAddress};
 use crate::domain::code::compose_address_code;
@@ -339,7 +339,7 @@ pub(crate) async fn import_addresses(
     actor: &Actor,
     on_generation: &(dyn Fn(i64) + Send + Sync),
 ) -> Result<Committed<Vec<ImportOutcome>>, StoreError> {
-    let RegisteredNow {
+    let RegisteredKeys {
         identity_keys,
         by_source_id: mut existing_by_source,
         // Who holds each identity, updated as the batch claims and releases identities.
