@@ -111,12 +111,14 @@ pub async fn address_history(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AddressListQuery {
     /// Division code (6, 9 or 12 digits): addresses in it and below it.
     pub division: Option<String>,
     /// `active` or `retired`.
     pub status: Option<String>,
     /// Page size, at most 1000; default 100.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,

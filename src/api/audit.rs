@@ -10,10 +10,12 @@ use crate::error::{ErrorBody, Result};
 use crate::store::AuditEntry;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Return entries with an id greater than this (the last id of the previous page).
     pub after: Option<i64>,
     /// At most 1000; default 100.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 

@@ -86,6 +86,7 @@ fn checked_line<'a>(state: &'a AppState, id: &str) -> Result<&'a BoundaryLine> {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LineListQuery {
     /// Only lines with this county on one side (a 2- to 12-digit code prefix).
     pub division: Option<String>,
@@ -121,6 +122,7 @@ pub async fn list_lines(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LineQuery {
     /// System of the returned geometry: `wgs84` (default), `gcj02` or `bd09`.
     pub out_crs: Option<String>,
@@ -198,6 +200,7 @@ pub async fn register_line(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CrsQuery {
     /// System of the coordinates sent: `wgs84` (default), `cgcs2000`, `gcj02` or `bd09`.
     pub crs: Option<String>,
@@ -227,6 +230,7 @@ pub async fn import_official_line(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct MisplacedQuery {
     /// Width of the band on each side of the line, in metres: above 0, at most 5000;
     /// default 500.

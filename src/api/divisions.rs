@@ -31,6 +31,7 @@ pub struct DivisionView {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DivisionQuery {
     /// Include the polygon; default false.
     pub geometry: Option<bool>,
@@ -51,10 +52,13 @@ pub struct DivisionList {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DivisionSearch {
     /// Name, short name or alias; a prefix also matches.
+    #[param(min_length = 1)]
     pub q: String,
     /// At most 100; default 20.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
 }
 

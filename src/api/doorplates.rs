@@ -77,8 +77,10 @@ pub async fn issue_plates(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PlatesOfAddressQuery {
     /// The 20-character address code.
+    #[param(required = true, min_length = 20, max_length = 20)]
     pub address_code: Option<String>,
 }
 
@@ -200,6 +202,7 @@ pub async fn plate_qr_svg(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PngQuery {
     /// Pixels per module, 1 to 32; default 8.
     pub scale: Option<u32>,
@@ -245,8 +248,10 @@ pub async fn plate_face_svg(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SheetQuery {
     /// Comma-separated plate ids, at most 200.
+    #[param(required = true, min_length = 1)]
     pub ids: Option<String>,
     /// `html` (default) or `svg`.
     pub format: Option<String>,
@@ -290,6 +295,7 @@ pub async fn plate_sheet(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ScanPageQuery {
     /// Return scans with an id greater than this.
     pub after: Option<i64>,
@@ -319,6 +325,7 @@ pub async fn plate_scans(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ScanStatisticsParams {
     /// Only plates in this division (a 2- to 12-digit code prefix or a full code).
     pub division: Option<String>,

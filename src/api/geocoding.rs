@@ -27,10 +27,13 @@ use crate::matching::batch::DEFAULT_ADDRESS_COLUMN;
 const DEFAULT_BATCH_REVERSE_LIMIT: usize = 1;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReverseQuery {
     /// Longitude in `crs`.
+    #[param(required = true)]
     pub lon: Option<String>,
     /// Latitude in `crs`.
+    #[param(required = true)]
     pub lat: Option<String>,
     /// System of `lon`/`lat`: `wgs84` (default; also `cgcs2000`), `gcj02` or `bd09`.
     pub crs: Option<String>,
@@ -39,6 +42,7 @@ pub struct ReverseQuery {
     /// Search radius in metres, above 0 and at most 5000; default 200.
     pub radius: Option<String>,
     /// Addresses to return, 1 to 100; default 10.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<usize>,
 }
 
@@ -51,8 +55,10 @@ pub struct ReverseResponse {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct GeocodeQuery {
     /// The address text, at most 500 characters.
+    #[param(required = true, min_length = 1, max_length = 500)]
     pub q: Option<String>,
     /// System of the returned point; default `wgs84`.
     pub out_crs: Option<String>,
@@ -71,6 +77,7 @@ pub struct GeocodeResponse {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReverseBatchQuery {
     /// The CSV column (or JSON field) of the longitude; default `lon`.
     pub lon_column: Option<String>,
@@ -87,6 +94,7 @@ pub struct ReverseBatchQuery {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct GeocodeBatchQuery {
     /// The CSV column (or JSON field) holding the address; default `address`.
     pub column: Option<String>,

@@ -214,6 +214,7 @@ pub async fn build_report(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReportQuery {
     /// `json` (default), `geojson` (a FeatureCollection: markers coloured by finding,
     /// overlaps, gaps) or `html` (the printable 联检报告).

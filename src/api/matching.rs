@@ -22,8 +22,10 @@ use crate::registry::RegistryError;
 use crate::text::parse::Component;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ParseQuery {
     /// The address text, at most 500 characters.
+    #[param(required = true, min_length = 1, max_length = 500)]
     pub q: Option<String>,
 }
 
@@ -35,10 +37,13 @@ pub struct ParseResult {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct MatchQuery {
     /// The address text, at most 500 characters.
+    #[param(required = true, min_length = 1, max_length = 500)]
     pub q: Option<String>,
     /// Answers to return, 1 to 50; default 5.
+    #[param(minimum = 1, maximum = 50)]
     pub limit: Option<usize>,
     /// Only answers in this division (2, 4, 6, 9 or 12 digits) and below.
     pub division: Option<String>,
@@ -63,10 +68,12 @@ pub struct MatchResult {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct BatchQuery {
     /// The CSV column (or JSON field) holding the address; default `address`.
     pub column: Option<String>,
     /// Answers per JSON line, 1 to 50; default 1. CSV rows carry the best answer only.
+    #[param(minimum = 1, maximum = 50)]
     pub limit: Option<usize>,
     /// Input charset, `utf-8` or `gbk`; overrides the Content-Type parameter.
     /// Without either, detected from the first 64 KiB.

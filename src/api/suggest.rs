@@ -13,10 +13,13 @@ use crate::matching::suggest::{DEFAULT_SUGGEST_LIMIT, MAX_SUGGEST_LIMIT, Suggest
 const MAX_QUERY_CHARS: usize = 200;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SuggestQuery {
     /// What has been typed so far, e.g. `宁波市鄞州区天童`.
+    #[param(min_length = 1)]
     pub q: String,
     /// At most 50; default 10.
+    #[param(minimum = 1, maximum = 50)]
     pub limit: Option<u32>,
 }
 

@@ -136,6 +136,43 @@ async fn service_documents_and_measures_itself(store: TestStore) {
             "{path} is documented"
         );
     }
+    // A client generated from the document must send each parameter where the server
+    // reads it: a path parameter names a segment of its path, the rest go in the query
+    // and only those the server needs are required.
+    for (path, operations) in document["paths"].as_object().unwrap() {
+        for (method, operation) in operations.as_object().unwrap() {
+            for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                let name = parameter["name"].as_str().unwrap();
+                let placeholder = format!("{{{name}}}");
+                let expected_in = if path.contains(&placeholder) {
+                    "path"
+                } else {
+                    "query"
+                };
+                assert_eq!(
+                    parameter["in"], expected_in,
+                    "{method} {path}: parameter {name}"
+                );
+            }
+        }
+    }
+    let parse_text = &document["paths"]["/v1/parse"]["get"]["parameters"][0];
+    assert_eq!(parse_text["name"], "q");
+    assert_eq!(
+        parse_text["required"], true,
+        "the server refuses a parse without q"
+    );
+    assert_eq!(parse_text["schema"]["minLength"], 1);
+    assert_eq!(parse_text["schema"]["maxLength"], 500);
+    let match_limit = document["paths"]["/v1/match"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|parameter| parameter["name"] == "limit")
+        .expect("limit is documented");
+    assert_eq!(match_limit["required"], false, "limit has a default");
+    assert_eq!(match_limit["schema"]["minimum"], 1);
+    assert_eq!(match_limit["schema"]["maximum"], 50);
 
     let (status, page) = app.get("/docs/").await;
     assert_eq!(status, StatusCode::OK);
