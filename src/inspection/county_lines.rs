@@ -14,6 +14,10 @@ use crate::index::addresses::AddressIndex;
 use crate::index::divisions::format_code;
 use crate::index::polygons::DivisionPolygons;
 
+/// The closest the line is sampled at, in metres, however narrow the band: a sample
+/// every band width along a 100 km line asked for a band of 1e-165 m once made
+/// 10^170 samples and took all the memory of the machine.
+const MIN_SAMPLE_SPACING_M: f64 = 25.0;
 /// The widest band searched for misplaced addresses, in metres.
 pub const MAX_MISPLACED_WITHIN_M: f64 = 5_000.0;
 /// The band searched when none is given: wide enough for the addresses of the houses
@@ -111,8 +115,11 @@ impl CountyLines {
                 .map(|part| LineString::new(part.0.iter().map(|c| plane.plane_of(*c)).collect()))
                 .collect(),
         );
-        // Samples no farther apart than the band is wide: every point within the band
-        // then lies within √(w² + (w/2)²) ≈ 1.12 w of some sample.
+        // Samples no farther apart than the band is wide (but see MIN_SAMPLE_SPACING_M):
+        // with spacing s, every point within w of the line lies within √(w² + (s/2)²)
+        // of some sample, so that radius finds them all; the exact distance filters below.
+        let spacing = within_m.max(MIN_SAMPLE_SPACING_M);
+        let search_radius = within_m.hypot(spacing / 2.0);
         let mut samples = Vec::new();
         for part in &line_plane.0 {
             for segment in part.lines() {
@@ -120,7 +127,7 @@ impl CountyLines {
                     segment.end.x - segment.start.x,
                     segment.end.y - segment.start.y,
                 );
-                let steps = ((dx.hypot(dy) / within_m).ceil() as usize).max(1);
+                let steps = ((dx.hypot(dy) / spacing).ceil() as usize).max(1);
                 for step in 0..=steps {
                     let t = step as f64 / steps as f64;
                     samples.push(plane.lon_lat_of(Coord {
@@ -132,7 +139,7 @@ impl CountyLines {
         }
         let mut positions = std::collections::BTreeSet::new();
         for sample in samples {
-            for nearby in index.nearest(sample.x, sample.y, within_m * 1.12, usize::MAX) {
+            for nearby in index.nearest(sample.x, sample.y, search_radius, usize::MAX) {
                 positions.insert(nearby.position);
             }
         }

@@ -97,7 +97,23 @@ async fn lines_and_misplaced_addresses(store: TestStore) {
     assert_eq!(misplaced[0]["code"], codes[0].as_str());
     assert_eq!(misplaced[0]["polygon_county"], "330213000000");
     assert_eq!(misplaced[0]["registered_division"], "330212001000");
-    assert!(misplaced[0]["distance_to_line_m"].as_f64().unwrap() <= 500.0);
+    let distance = misplaced[0]["distance_to_line_m"].as_f64().unwrap();
+    assert!(distance <= 500.0);
+    // Bands narrower than the line's sample spacing still find exactly what lies in
+    // them, and a vanishing one neither runs out of memory nor finds anything.
+    for (within_m, found) in [(distance + 0.5, 1), (distance / 2.0, 0), (1e-165, 0)] {
+        let (status, body) = app
+            .get(&format!(
+                "/v1/boundaries/330212-330213/misplaced-addresses?within_m={within_m}"
+            ))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(
+            body["addresses"].as_array().unwrap().len(),
+            found,
+            "within {within_m} m: {body}"
+        );
+    }
     let (status, body) = app
         .get("/v1/boundaries/330212-330213/misplaced-addresses?within_m=0")
         .await;
