@@ -18,6 +18,10 @@ use crate::geo::Crs;
 /// plotting accuracy of the 1:10,000 maps boundary agreements are drawn on.
 pub const DEFAULT_LINE_TOLERANCE_M: f64 = 5.0;
 const SAMPLE_SPACING_M: f64 = 1.0;
+/// The most samples taken along one line or track (a metre apart, 2,000 km): a longer
+/// one is sampled more sparsely, so that an upload of absurd coordinates cannot take
+/// the memory of the machine.
+const MAX_SAMPLES_PER_LINE: f64 = 2_000_000.0;
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct TrackOffset {
@@ -29,15 +33,21 @@ pub struct TrackOffset {
     pub exceeds_tolerance: bool,
 }
 
-/// Points along a line string, no more than `SAMPLE_SPACING_M` apart, vertices included.
+/// Points along a line string, no more than `SAMPLE_SPACING_M` apart (further for a
+/// line longer than `MAX_SAMPLES_PER_LINE` of them), vertices included.
 fn samples(line: &LineString<f64>) -> Vec<Point<f64>> {
+    let length: f64 = line
+        .lines()
+        .map(|segment| (segment.end.x - segment.start.x).hypot(segment.end.y - segment.start.y))
+        .sum();
+    let spacing = SAMPLE_SPACING_M.max(length / MAX_SAMPLES_PER_LINE);
     let mut points = Vec::new();
     for segment in line.lines() {
         let (dx, dy) = (
             segment.end.x - segment.start.x,
             segment.end.y - segment.start.y,
         );
-        let steps = ((dx.hypot(dy) / SAMPLE_SPACING_M).ceil() as usize).max(1);
+        let steps = ((dx.hypot(dy) / spacing).ceil() as usize).max(1);
         for step in 0..steps {
             let t = step as f64 / steps as f64;
             points.push(Point::new(
@@ -178,4 +188,26 @@ pub fn read_line_features(
         return Err(BoundaryError::NotGeoJson("no line features".into()));
     }
     Ok(lines)
+}
+
+#[cfg(test)]
+mod tests {
+    use geo::LineString;
+
+    use super::{MAX_SAMPLES_PER_LINE, samples};
+
+    #[test]
+    fn a_line_is_sampled_every_metre_up_to_a_bound() {
+        let short = LineString::from(vec![(0.0, 0.0), (60.0, 80.0)]);
+        assert_eq!(
+            samples(&short).len(),
+            101,
+            "100 m: a sample a metre, both ends"
+        );
+        // 10,000 km in the plane, as a track of nonsense coordinates would project.
+        let long = LineString::from(vec![(0.0, 0.0), (1.0e7, 0.0), (1.0e7, 1.0e6)]);
+        let count = samples(&long).len();
+        assert!(count as f64 <= MAX_SAMPLES_PER_LINE + 3.0, "{count}");
+        assert!(count as f64 >= MAX_SAMPLES_PER_LINE, "{count}");
+    }
 }
