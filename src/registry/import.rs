@@ -151,12 +151,12 @@ pub async fn import_address_csv(
 /// The rows of each store transaction of a file import, in order. The first batch is
 /// an eighth of `batch_rows` and each next one twice the last, up to `batch_rows`: the
 /// store's writer, the busiest part of an import, then starts once a few rows are
-/// ready instead of waiting while a whole batch is read and prepared (at 1M rows, 0.91
-/// of the time; docs/performance.md).
+/// ready instead of waiting while a whole batch is read and prepared (docs/performance.md,
+/// the sixth import step).
 pub fn import_batch_sizes(batch_rows: usize) -> impl Iterator<Item = usize> {
     let batch_rows = batch_rows.max(1);
     std::iter::successors(Some((batch_rows / 8).max(1)), move |&size| {
-        Some((size * 2).min(batch_rows))
+        Some(size.saturating_mul(2).min(batch_rows))
     })
 }
 
@@ -186,7 +186,10 @@ pub async fn import_address_csv_in_batches(
     // The spatial index takes the file's points in one bulk load at the end.
     let _bulk = registry.bulk_indexing();
     let mut report = ImportReport::default();
-    let mut batch: Vec<(u64, AddressDraft)> = Vec::with_capacity(next_batch_rows);
+    // Reserved up to the default size only: a mistyped `--batch-rows` of billions
+    // must not ask for terabytes before the first row is read.
+    let reserve = |rows: usize| rows.min(IMPORT_BATCH_ROWS);
+    let mut batch: Vec<(u64, AddressDraft)> = Vec::with_capacity(reserve(next_batch_rows));
     let mut pipeline = BatchPipeline::default();
     let mut record = csv::StringRecord::new();
     loop {
@@ -233,7 +236,7 @@ pub async fn import_address_csv_in_batches(
         if batch.len() >= next_batch_rows || (!more && !batch.is_empty()) {
             next_batch_rows = batch_sizes.next().unwrap_or(next_batch_rows);
             let prepared = registry.prepare_import(batch.iter().map(|(_, draft)| draft));
-            let rows = std::mem::replace(&mut batch, Vec::with_capacity(next_batch_rows));
+            let rows = std::mem::replace(&mut batch, Vec::with_capacity(reserve(next_batch_rows)));
             pipeline
                 .submit(
                     registry,
@@ -642,5 +645,7 @@ mod tests {
         assert_eq!(sizes, [1, 2, 4, 5, 5]);
         // Zero is read as one.
         assert_eq!(import_batch_sizes(0).take(2).collect::<Vec<_>>(), [1, 1]);
+        let largest = import_batch_sizes(usize::MAX).nth(5);
+        assert_eq!(largest, Some(usize::MAX), "no overflow at the top");
     }
 }
