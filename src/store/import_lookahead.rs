@@ -92,7 +92,7 @@ pub struct ImportHint<'a> {
 }
 
 fn key_hash(key: &str) -> u64 {
-    // Fixed keys: the hashes are only compared within this process.
+    // Random keys, fixed for the process: the hashes are only compared within it.
     static HASHER: std::sync::LazyLock<std::collections::hash_map::RandomState> =
         std::sync::LazyLock::new(std::collections::hash_map::RandomState::new);
     let mut hasher = HASHER.build_hasher();
@@ -125,10 +125,11 @@ pub(crate) async fn registered_now(
     rows: &[AddressContent],
     hint: Option<ImportHint<'_>>,
 ) -> Result<RegisteredKeys, StoreError> {
+    // A hint read for other rows (it has one identity key per row) is no hint.
     let Some(ImportHint {
         look_ahead,
         own_batches,
-    }) = hint
+    }) = hint.filter(|hint| hint.look_ahead.registered.identity_keys.len() == rows.len())
     else {
         return look_up_every_key(transaction, rows, identity_keys_of(rows)).await;
     };

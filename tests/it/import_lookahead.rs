@@ -147,6 +147,33 @@ async fn a_look_ahead_is_read_again_after_another_writer(store: TestStore) {
     assert_eq!(registry.store().count_addresses().await.unwrap(), 2);
 }
 
+async fn a_look_ahead_for_other_rows_is_not_used(store: TestStore) {
+    let registry = open(&store).await;
+    let actor = Actor::command_line("import");
+    registry
+        .import_batch(&[doorplate(50, "HELD")], &actor)
+        .await
+        .unwrap();
+    let other = registry.prepare_import(&[doorplate(51, "OTHER")]);
+    let look_ahead = registry
+        .store()
+        .look_ahead_import(other.rows())
+        .await
+        .unwrap();
+    let batch = registry.prepare_import(&[doorplate(50, "COPY"), doorplate(52, "NEW")]);
+    let hint = ImportHint {
+        look_ahead,
+        own_batches: &[],
+    };
+    let outcomes = registry
+        .store_import(batch, Some(hint), &actor)
+        .await
+        .unwrap()
+        .apply_to_index();
+    assert_eq!(rejection(&outcomes[0]), "duplicate_address");
+    created_code(&outcomes[1]);
+}
+
 /// The file pipeline with one row per batch, so each batch's look-ahead races the
 /// write of the one before: the report must not depend on who wins.
 async fn a_file_of_one_row_batches_imports_as_one_batch_would(store: TestStore) {
@@ -197,5 +224,6 @@ C,330212001,中山路,1,,,,,,,
 crate::on_both_backends!(
     a_batch_sees_what_the_batch_before_wrote_after_its_look_ahead,
     a_look_ahead_is_read_again_after_another_writer,
+    a_look_ahead_for_other_rows_is_not_used,
     a_file_of_one_row_batches_imports_as_one_batch_would,
 );
